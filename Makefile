@@ -1,0 +1,30 @@
+# Set-up and everyday commands. Each target installs what it needs into .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test test-slow mnist-small
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+## The main job: AVB with Adaptive Contrast on the packaged MNIST subset (CPU, a few minutes).
+demo: install
+	$(BIN)/avb-keras train
+
+## The default test suite (under 10 minutes on 2 CPU cores).
+test: install
+	$(BIN)/python -m pytest -m "not slow"
+
+## Everything, including the long-running tests.
+test-slow: install
+	$(BIN)/python -m pytest
+
+## Rebuild the packaged MNIST subset from ../shared/data/mnist.npz.
+mnist-small: install
+	$(BIN)/python scripts/build_mnist_small.py

@@ -1,0 +1,21 @@
+"""avb_keras: Adversarial Variational Bayes in Keras 3 on TensorFlow.
+
+    import avb_keras
+    data = avb_keras.datasets.load("mnist_small", batch_size=128)
+    model = avb_keras.AVB.from_preset("mnist_mlp")
+    model.compile()
+    model.fit(data, epochs=10)
+"""
+
+import os
+
+# Keras runs on TensorFlow here; tfp's distributions work inside Keras 3 models.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from avb_keras import contrast, datasets, likelihoods, networks, presets  # noqa: E402
+from avb_keras.models import AVB, VAE, LatentVariableModel  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = ["AVB", "VAE", "LatentVariableModel", "contrast", "datasets", "likelihoods",
+           "networks", "presets"]

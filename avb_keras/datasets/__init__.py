@@ -1,0 +1,90 @@
+"""Data sets for AVB experiments as ``tf.data`` pipelines of float32 images.
+
+``load(name, split)`` returns batches shaped ``(batch, H, W, 1)`` with values
+in [0, 1]. Names:
+
+* ``"four_frames"``: synthetic 2x2 one-hot images (the AVB paper's toy data).
+* ``"mnist"``: full MNIST (55000/5000/10000) from a local Keras ``mnist.npz``.
+* ``"mnist_small"``: stratified MNIST subset (8000/1000/1000) shipped with
+  the package.
+"""
+
+import numbers
+
+from avb_keras.datasets import four_frames, mnist
+from avb_keras.datasets.pipeline import BINARIZE, make_dataset
+from avb_keras.datasets.validation import validate_images
+
+NAMES = ("four_frames", "mnist", "mnist_small")
+SPLITS = ("train", "valid", "test")
+
+__all__ = ["NAMES", "SPLITS", "BINARIZE", "data_shape", "load", "validate_images"]
+
+
+def _check_name(name):
+    if name not in NAMES:
+        raise ValueError(f"Unknown data set {name!r}; valid names: {', '.join(NAMES)}.")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def data_shape(name):
+    """Shape ``(H, W, C)`` of one example of data set ``name``."""
+    _check_name(name)
+    return four_frames.SHAPE if name == "four_frames" else mnist.SHAPE
+
+
+def load(name, split="train", batch_size=128, binarize="dynamic", seed=None,
+         with_labels=False, path=None, shuffle=None, num_examples=None, repeat=False):
+    """Returns a batched, prefetched ``tf.data.Dataset`` of one data set split.
+
+    Args:
+        name: one of ``NAMES``.
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+        batch_size: positive int; the last partial batch is kept.
+        binarize: ``"dynamic"`` (fresh Bernoulli(pixel) draw on every read),
+            ``"static"`` (one fixed draw) or ``None`` (grey levels). Ignored for
+            ``"four_frames"``, which is binary already.
+        seed: int or ``None``; makes shuffling and binarization reproducible
+            (and, for ``"four_frames"``, picks the examples; ``None`` means 0
+            there).
+        with_labels: yield ``(images, labels)`` with int64 labels.
+        path: MNIST ``.npz`` file for ``"mnist"`` (otherwise ``$AVB_KERAS_MNIST``
+            or the Keras cache); unused by the other data sets.
+        shuffle: reshuffle every pass; defaults to ``split == "train"``.
+        num_examples: for ``"four_frames"`` the number of draws (default
+            8192/1024/1024); for MNIST keep the first ``num_examples`` of the split.
+        repeat: repeat the data indefinitely.
+
+    Returns:
+        ``tf.data.Dataset`` of float32 ``(batch, H, W, 1)`` tensors, or pairs.
+    """
+    _check_name(name)
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}; valid splits: {', '.join(SPLITS)}.")
+    if not _is_int(batch_size) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+    if binarize not in BINARIZE:
+        raise ValueError(f"binarize must be one of {BINARIZE}; got {binarize!r}.")
+    if seed is not None and not _is_int(seed):
+        raise ValueError(f"seed must be an int or None; got {seed!r}.")
+    if num_examples is not None and (not _is_int(num_examples) or num_examples <= 0):
+        raise ValueError(f"num_examples must be a positive int; got {num_examples!r}.")
+
+    if name == "four_frames":
+        images, labels = four_frames.arrays(split, num_examples, seed)
+        binarize = None
+    else:
+        images, labels = mnist.arrays(split, small=name == "mnist_small", path=path)
+        if num_examples is not None:
+            if num_examples > len(images):
+                raise ValueError(f"num_examples={num_examples} exceeds the "
+                                 f"{len(images)} examples of {name}/{split}.")
+            images, labels = images[:num_examples], labels[:num_examples]
+    if shuffle is None:
+        shuffle = split == "train"
+    seed = None if seed is None else int(seed)
+    return make_dataset(images, labels, batch_size=int(batch_size), binarize=binarize,
+                        seed=seed, with_labels=with_labels, shuffle=shuffle, repeat=repeat)

@@ -1,0 +1,278 @@
+"""What every latent-variable model in avb_keras shares.
+
+    p(z) = N(0, I),   p(x | z) = likelihood(decoder(z)),   q(z | x) = encoder
+
+`LatentVariableModel` holds the prior, the decoder likelihood, `encode` /
+`decode` / `sample`, the metric trackers, the optimizer plumbing (one optimizer
+per player, their serialization, replica scaling) and the input checks. A
+subclass adds what makes its method different: `compute_terms` (the per-example
+reconstruction and KL terms) and a short `train_step`.
+
+Every model reports, per example and in nats:
+
+    reconstruction = -log p(x | z),  z ~ q(z|x)
+    kl             = KL(q(z|x) || p(z))   (an estimate for AVB)
+    elbo           = -(reconstruction + kl),   loss = -elbo
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from avb_keras import contrast, likelihoods, presets
+
+
+class LatentVariableModel(keras.Model):
+    """Base class; see the module docstring. Not used directly."""
+
+    #: Metrics reported by fit/evaluate, in this order.
+    metric_names = ("loss", "reconstruction", "kl", "elbo")
+    #: Sub-networks serialized in the config.
+    network_names = ("encoder", "decoder")
+    #: Optimizer attributes; the first is Keras's own `optimizer`.
+    optimizer_names = ("optimizer",)
+    #: Which networks `presets` builds for this class.
+    preset_family = None
+
+    def __init__(self, encoder, decoder, likelihood="bernoulli", preset=None, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        # Layers.
+        self.encoder = encoder
+        self.decoder = decoder
+        self.likelihood = likelihoods.get(likelihood)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Metrics.
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
+        # Config.
+        self.latent_dim = int(decoder.input_shape[-1])
+        self.data_shape = tuple(int(d) for d in decoder.output_shape[1:])
+        self.preset = preset
+        self.seed = seed
+
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        """A model with the networks of preset `name`; see `avb_keras.presets`.
+
+        Overrides are network settings (`latent_dim`, `seed`, ...) or
+        constructor arguments (`adaptive_contrast`, `adversary_steps`, ...).
+        """
+        return cls(**presets.model_kwargs(cls.preset_family, name, **overrides))
+
+    def build(self, input_shape=None):
+        # One forward pass on a dummy batch creates every variable, so that
+        # optimizers can be built and saved weights loaded right away.
+        self.likelihood.build((None,) + self.data_shape)
+        self.compute_terms(tf.zeros((2,) + self.data_shape))
+
+    # ------------------------------------------------------------------ the model
+
+    @property
+    def prior(self):
+        """p(z) = N(0, I)."""
+        return contrast.standard_normal(self.latent_dim, self.compute_dtype)
+
+    @property
+    def primal_variables(self):
+        """What the (primal) `optimizer` trains: encoder, decoder and likelihood."""
+        return (self.encoder.trainable_variables + self.decoder.trainable_variables
+                + self.likelihood.trainable_variables)
+
+    def encode(self, x):
+        """Samples z ~ q(z|x), one per example."""
+        out = self.encoder(x)
+        return out["z"] if isinstance(out, dict) else out
+
+    def decode(self, z):
+        """The mean of p(x|z), shaped like the data."""
+        return self.likelihood.mean(self.decoder(z))
+
+    def sample(self, n, seed=None):
+        """n draws of E[x|z] with z ~ p(z); `seed` (an int) makes them repeatable."""
+        z = keras.random.normal((int(n), self.latent_dim),
+                                seed=self.seed_generator if seed is None else seed)
+        return self.decode(z)
+
+    def log_likelihood(self, x, z):
+        """log p(x|z) per example (nats). z may carry extra leading sample axes."""
+        return self.likelihood.log_prob(x, self.decoder(z))
+
+    def call(self, x):
+        """A reconstruction: decode(encode(x))."""
+        return self.decode(self.encode(x))
+
+    def compute_terms(self, x):
+        """Per-example tensors: at least "reconstruction" and "kl"."""
+        raise NotImplementedError
+
+    # --------------------------------------------------------- training plumbing
+
+    def test_step(self, data):
+        return self.update_metrics(self.compute_terms(self.images(data)))
+
+    def metric_values(self, terms):
+        """Per-example values of each metric in `metric_names`."""
+        negative_elbo = terms["reconstruction"] + terms["kl"]
+        return {"loss": negative_elbo, "reconstruction": terms["reconstruction"],
+                "kl": terms["kl"], "elbo": -negative_elbo}
+
+    def update_metrics(self, terms):
+        for name, value in self.metric_values(terms).items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def apply_gradients(self, optimizer, tape, loss, variables):
+        """One step of `optimizer` on `loss`, the mean over this replica's batch.
+
+        Keras sums gradients over replicas, so the loss is divided by their
+        number: the sum is then the gradient of the global-batch mean. The
+        optimizer may scale it further (loss scaling for mixed precision).
+        """
+        with tape:
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled_loss = optimizer.scale_loss(loss / replicas)
+        optimizer.apply(tape.gradient(scaled_loss, variables), variables)
+
+    # ---------------------------------------------------------------- optimizers
+
+    def compile(self, optimizer=None, **kwargs):
+        """Compile with the preset's optimizer when none is given."""
+        super().compile(optimizer=self._optimizer("optimizer", optimizer), **kwargs)
+
+    def _optimizer(self, name, given):
+        if given is None:
+            return presets.default_optimizer(self.preset, name)
+        return keras.optimizers.get(given)
+
+    def build_optimizers(self):
+        """Create optimizer slots now (needed before loading their saved state)."""
+        self.optimizer.build(self.primal_variables)
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None:
+            for name in self.optimizer_names[1:]:
+                config[name] = keras.optimizers.serialize(getattr(self, name))
+        return config
+
+    def compile_from_config(self, config):
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        self.build_optimizers()
+
+    # ------------------------------------------------------------- serialization
+
+    def get_config(self):
+        config = super().get_config()
+        for name in self.network_names:
+            config[name] = keras.saving.serialize_keras_object(getattr(self, name))
+        config.update(likelihood=keras.saving.serialize_keras_object(self.likelihood),
+                      preset=self.preset, seed=self.seed)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in cls.network_names + ("likelihood",):
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)
+
+    # -------------------------------------------------------------- input checks
+
+    def images(self, data):
+        """The images of a batch, checked against the model's data form.
+
+        Accepts a tensor, an `(x, y[, sample_weight])` tuple (labels ignored) or
+        a dict with an "image" key (tensorflow-datasets style). Checks the shape
+        and dtype at trace time; values are checked in the input pipeline (see
+        `fit`), since XLA drops run-time assertions inside a compiled step.
+        """
+        x = _unpack_images(data)
+        _check_form(x.shape, x.dtype, self.data_shape)
+        return tf.cast(x, self.compute_dtype)
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        return super().fit(self._checked(x), y, *args,
+                           validation_data=self._checked(validation_data), **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        return super().evaluate(self._checked(x), y, *args, **kwargs)
+
+    def _checked(self, data):
+        """`data` with its values checked as they are read; bad forms fail now."""
+        if data is None:
+            return None
+        if isinstance(data, tf.data.Dataset):
+            if data.cardinality() == 0:
+                raise ValueError(
+                    "The dataset is empty: expected at least one batch of images "
+                    f"shaped [batch, {', '.join(map(str, self.data_shape))}].")
+            spec = _unpack_images(data.element_spec)
+            _check_form(spec.shape, spec.dtype, self.data_shape)
+            return data.map(self._assert_valid_values)
+        if isinstance(data, (np.ndarray, tf.Tensor, list)):
+            array = np.asarray(data)
+            if array.size == 0:
+                raise ValueError(
+                    f"The data are empty (shape {array.shape}): expected images shaped "
+                    f"[batch, {', '.join(map(str, self.data_shape))}].")
+            _check_form(array.shape, tf.as_dtype(array.dtype), self.data_shape)
+            _check_values_numpy(array, self.likelihood.support)
+        return data
+
+    def _assert_valid_values(self, *element):
+        x = _unpack_images(element[0] if len(element) == 1 else element)
+        checks = [tf.debugging.assert_all_finite(
+            x, "The data contain NaN or Inf: expected finite pixel values.")]
+        if self.likelihood.support == "unit_interval":
+            checks += [
+                tf.debugging.assert_greater_equal(
+                    x, tf.cast(0, x.dtype),
+                    message="The data have values below 0: a Bernoulli likelihood "
+                            "expects pixel values in [0, 1]."),
+                tf.debugging.assert_less_equal(
+                    x, tf.cast(1, x.dtype),
+                    message="The data have values above 1: a Bernoulli likelihood "
+                            "expects pixel values in [0, 1] (divide 8-bit images by 255)."),
+            ]
+        with tf.control_dependencies(checks):
+            return tf.nest.map_structure(tf.identity, element[0] if len(element) == 1 else element)
+
+
+def _unpack_images(data):
+    if isinstance(data, dict):
+        if "image" not in data:
+            raise ValueError(
+                f"A batch given as a dict needs an 'image' key; got keys {sorted(data)}. "
+                "Expected a tensor of images, an (images, labels) tuple or {'image': images}.")
+        return data["image"]
+    if isinstance(data, (tuple, list)):
+        return _unpack_images(data[0])
+    return data
+
+
+def _check_form(shape, dtype, data_shape):
+    expected = f"[batch, {', '.join(map(str, data_shape))}]"
+    dtype = tf.as_dtype(dtype)
+    if not dtype.is_floating:
+        hint = " (divide 8-bit images by 255)" if dtype == tf.uint8 else ""
+        raise TypeError(
+            f"Images must be floating point with values in [0, 1]; got dtype "
+            f"{dtype.name}{hint}. Expected float32 images shaped {expected}.")
+    shape = tuple(shape)
+    if len(shape) != len(data_shape) + 1 or any(
+            d is not None and d != e for d, e in zip(shape[1:], data_shape)):
+        raise ValueError(
+            f"Images have shape {list(shape)}, but this model expects {expected}.")
+
+
+def _check_values_numpy(array, support):
+    if not np.all(np.isfinite(array)):
+        raise ValueError("The data contain NaN or Inf: expected finite pixel values.")
+    if support == "unit_interval" and (array.min() < 0 or array.max() > 1):
+        raise ValueError(
+            f"The data have values in [{array.min()}, {array.max()}]: a Bernoulli "
+            "likelihood expects pixel values in [0, 1] (divide 8-bit images by 255).")

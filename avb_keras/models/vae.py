@@ -1,0 +1,58 @@
+"""The variational autoencoder (Kingma and Welling 2014), the baseline of every table.
+
+    q(z|x) = N(mean(x), diag(stddev(x)^2)),   z = mean + stddev * eps,  eps ~ N(0, I)
+    ELBO   = E_q[ log p(x|z) ] - KL(q(z|x) || p(z))     (KL in closed form)
+"""
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from avb_keras.models.base import LatentVariableModel
+
+tfd = tfp.distributions
+
+
+@keras.saving.register_keras_serializable(package="avb_keras")
+class VAE(LatentVariableModel):
+    """VAE with a Gaussian encoder returning {"mean", "stddev"}.
+
+    Args:
+      encoder: a Keras model from x to {"mean", "stddev"}, e.g.
+        `avb_keras.networks.gaussian_encoder`.
+      decoder: a Keras model from z to the likelihood's parameters.
+      likelihood: "bernoulli", "gaussian" or a `Likelihood`.
+      preset, seed: recorded in the config; `seed` seeds the reparameterization.
+    """
+
+    preset_family = "vae"
+
+    def __init__(self, encoder, decoder, likelihood="bernoulli", **kwargs):
+        super().__init__(encoder, decoder, likelihood, **kwargs)
+        self.build()
+
+    def posterior(self, x):
+        """q(z|x) as a tfp distribution."""
+        out = self.encoder(x)
+        return tfd.Independent(tfd.Normal(out["mean"], out["stddev"]), 1)
+
+    def encode(self, x):
+        return self._reparameterized_sample(self.posterior(x))
+
+    def _reparameterized_sample(self, q):
+        eps = keras.random.normal(tf.shape(q.mean()), seed=self.seed_generator, dtype=q.dtype)
+        return q.mean() + q.stddev() * eps
+
+    def compute_terms(self, x):
+        q = self.posterior(x)
+        z = self._reparameterized_sample(q)
+        return {"reconstruction": -self.log_likelihood(x, z),
+                "kl": tfd.kl_divergence(q, self.prior)}
+
+    def train_step(self, data):
+        x = self.images(data)
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(x)
+            loss = tf.reduce_mean(terms["reconstruction"] + terms["kl"])
+        self.apply_gradients(self.optimizer, tape, loss, self.primal_variables)
+        return self.update_metrics(terms)

@@ -1,0 +1,125 @@
+"""Layers the networks are built from: noise sources and the moment sampler."""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="avb_keras")
+class StandardNormalNoise(keras.layers.Layer):
+    """eps ~ N(0, I) of shape [batch, dim], drawn afresh at every call.
+
+    The batch size is read from the input, so the layer can sit anywhere in a
+    functional encoder. The noise is always present, in training and at
+    inference: an implicit encoder is a sampler (a deterministic encoder is
+    what made earlier implementations diverge, AVB.md "Known traps").
+    """
+
+    def __init__(self, dim, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.dim = int(dim)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        batch = tf.shape(inputs)[0]
+        return keras.random.normal((batch, self.dim), seed=self.seed_generator, dtype=self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(dim=self.dim, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="avb_keras")
+class MomentSampler(keras.layers.Layer):
+    """The structured sampler of the authors' moment encoder, with its moments.
+
+        z = a_0(x) + sum_{i=1..m} a_i(x) * v_i(eps_i),   eps_i ~ N(0, I)
+
+    a_0 and a_i > 0 come from the layer's inputs; each v_i is a small MLP of
+    noise alone (vectorised over i here). Because v_i does not depend on x, its
+    mean and variance are estimated over the minibatch of noise draws, giving
+    the moments of q in closed form:
+
+        mu(x)      = a_0(x) + sum_i a_i(x) * E[v_i]
+        sigma(x)^2 = sum_i a_i(x)^2 * Var[v_i]
+
+    Inputs: (a_0 [batch, d], a [batch, m, d]). Returns (z, mu, sigma^2).
+    """
+
+    def __init__(self, num_basis, latent_dim, noise_dim=None, hidden_units=(64,),
+                 activation="elu", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_basis = int(num_basis)
+        self.latent_dim = int(latent_dim)
+        self.noise_dim = int(noise_dim or latent_dim)
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.activation = keras.activations.get(activation)
+        self._activation_name = activation
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        # One weight stack per layer of the m noise MLPs: [m, fan_in, fan_out].
+        self.kernels, self.biases = [], []
+        fan_in = self.noise_dim
+        for i, units in enumerate(self.hidden_units + (self.latent_dim,)):
+            self.kernels.append(self.add_weight(
+                name=f"kernel_{i}", shape=(self.num_basis, fan_in, units),
+                initializer="glorot_uniform"))
+            self.biases.append(self.add_weight(
+                name=f"bias_{i}", shape=(self.num_basis, units), initializer="zeros"))
+            fan_in = units
+
+    def call(self, inputs):
+        a0, a = inputs
+        batch = tf.shape(a0)[0]
+        eps = keras.random.normal((batch, self.num_basis, self.noise_dim),
+                                  seed=self.seed_generator, dtype=self.compute_dtype)
+        v = eps
+        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
+            v = tf.einsum("bmi,mio->bmo", v, kernel) + bias
+            if i < len(self.kernels) - 1:
+                v = self.activation(v)
+        z = a0 + tf.reduce_sum(a * v, axis=1)
+        v_mean = tf.reduce_mean(v, axis=0)
+        v_variance = tf.reduce_mean(tf.square(v - v_mean), axis=0)
+        mean = a0 + tf.reduce_sum(a * v_mean, axis=1)
+        variance = tf.reduce_sum(tf.square(a) * v_variance, axis=1)
+        return z, mean, variance
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape[0])
+        return shape, shape, shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_basis=self.num_basis, latent_dim=self.latent_dim,
+                      noise_dim=self.noise_dim, hidden_units=self.hidden_units,
+                      activation=self._activation_name, seed=self.seed)
+        return config
+
+
+def conv_stack(filters, activation, kernel_size=5):
+    """Strided 'same' convolutions that halve the resolution at each layer."""
+    return [keras.layers.Conv2D(f, kernel_size, strides=2, padding="same", activation=activation)
+            for f in filters]
+
+
+def apply(layers, h):
+    for layer in layers:
+        h = layer(h)
+    return h
+
+
+def x_features(x, conv_filters, activation):
+    """The deterministic trunk on x: optional convolutions, then flatten."""
+    return keras.layers.Flatten()(apply(conv_stack(conv_filters, activation), x))
+
+
+def seed_offset(seed, offset):
+    """Distinct, reproducible seeds for the noise layers of one network."""
+    return None if seed is None else int(seed) + offset

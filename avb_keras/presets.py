@@ -1,0 +1,128 @@
+"""Named configurations: networks, optimizers and data for each experiment.
+
+    AVB.from_preset("mnist_mlp", latent_dim=8)
+    VAE.from_preset("four_frames")
+
+A preset fixes the data, the network sizes and the optimizers (Adam with
+beta_1 = 0.5, as the authors used for both players). Overrides are either
+network settings (`latent_dim`, `seed`, `encoder_type`) or constructor
+arguments of the model (`adaptive_contrast`, `adversary_steps`, ...).
+"""
+
+import dataclasses
+
+import keras
+
+from avb_keras import networks
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """One named configuration. Sizes are tuples of layer widths."""
+
+    dataset: str
+    data_shape: tuple
+    latent_dim: int
+    hidden_units: tuple
+    adversary_units: tuple
+    inner_dim: int
+    noise_dim: int
+    learning_rate: float
+    adversary_learning_rate: float
+    adversary_steps: int = 1
+    conv_filters: tuple = ()
+    decoder_filters: tuple = ()
+    num_basis: int = 16
+    #: K, the encoder samples per x for Monte Carlo moments (implicit encoder with AC).
+    moment_samples: int = 16
+    #: AVB's encoder with Adaptive Contrast: "moment" (analytic moments) or "implicit" (Monte Carlo).
+    contrast_encoder: str = "moment"
+    batch_size: int = 128
+    epochs: int = 10
+    likelihood: str = "bernoulli"
+    description: str = ""
+
+
+PRESETS = {
+    "four_frames": Preset(
+        description="The paper's synthetic example: 4 one-hot 2x2 images, 2-d latent, "
+                    "3x64 ELU MLPs, 64-d encoder noise, 2 adversary steps per primal step.",
+        dataset="four_frames", data_shape=(2, 2, 1), latent_dim=2,
+        hidden_units=(64, 64, 64), adversary_units=(64, 64, 64), inner_dim=64, noise_dim=64,
+        learning_rate=1e-3, adversary_learning_rate=1e-3, adversary_steps=2,
+        contrast_encoder="implicit", moment_samples=8, batch_size=512, epochs=125),
+    "mnist_mlp": Preset(
+        description="Fast MLPs for binarized MNIST (2x512), latent 32; the paper's "
+                    "learning rates for the Adaptive Contrast runs.",
+        dataset="mnist", data_shape=(28, 28, 1), latent_dim=32,
+        hidden_units=(512, 512), adversary_units=(512, 512), inner_dim=512, noise_dim=32,
+        learning_rate=5e-5, adversary_learning_rate=1e-4, batch_size=128, epochs=20),
+    "mnist_conv": Preset(
+        description="The paper's MNIST architecture: strided convolutional encoder and "
+                    "decoder, inner-product adversary with 3x1024 leaky-ReLU MLPs and "
+                    "inner dimension 8192; lr 5e-5 (primal) and 1e-4 (adversary).",
+        dataset="mnist", data_shape=(28, 28, 1), latent_dim=32,
+        hidden_units=(512,), adversary_units=(1024, 1024, 1024), inner_dim=8192,
+        noise_dim=32, conv_filters=(32, 64, 128), decoder_filters=(64, 32),
+        learning_rate=5e-5, adversary_learning_rate=1e-4, batch_size=128, epochs=100),
+}
+
+
+def get(name):
+    """The `Preset` called `name`; an unknown name lists the valid ones."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; valid presets are {sorted(PRESETS)}.")
+    return PRESETS[name]
+
+
+def default_optimizer(preset_name, role):
+    """Adam(beta_1 = 0.5) at the preset's rate for `role` ("optimizer" or
+    "adversary_optimizer"); the mnist_conv rates when there is no preset."""
+    preset = get(preset_name or "mnist_conv")
+    rate = preset.adversary_learning_rate if role == "adversary_optimizer" else preset.learning_rate
+    return keras.optimizers.Adam(learning_rate=rate, beta_1=0.5)
+
+
+def model_kwargs(family, name, latent_dim=None, seed=None, encoder_type=None, **overrides):
+    """Constructor arguments of a model of `family` ("vae" or "avb") for preset `name`.
+
+    Args:
+      latent_dim: overrides the preset's latent size.
+      seed: seeds every noise source and the model's own sampling.
+      encoder_type: AVB only; "implicit" or "moment". Default: the preset's
+        `contrast_encoder` with Adaptive Contrast, "implicit" without.
+      **overrides: passed to the model's constructor.
+    """
+    p = get(name)
+    d = int(latent_dim or p.latent_dim)
+    if d < 1:
+        raise ValueError(f"latent_dim must be a positive integer; got {latent_dim}.")
+    trunk = dict(hidden_units=p.hidden_units, activation="elu", conv_filters=p.conv_filters)
+    if p.decoder_filters:
+        decoder = networks.conv_decoder(d, p.data_shape, hidden_units=p.hidden_units,
+                                        conv_filters=p.decoder_filters)
+    else:
+        decoder = networks.mlp_decoder(d, p.data_shape, hidden_units=p.hidden_units)
+    kwargs = dict(decoder=decoder, likelihood=p.likelihood, preset=name, seed=seed)
+    if family == "vae":
+        kwargs["encoder"] = networks.gaussian_encoder(p.data_shape, d, **trunk)
+    elif family == "avb":
+        contrast = overrides.get("adaptive_contrast", True)
+        encoder_type = encoder_type or (p.contrast_encoder if contrast else "implicit")
+        if encoder_type == "moment":
+            kwargs["encoder"] = networks.moment_encoder(
+                p.data_shape, d, num_basis=p.num_basis, seed=seed, **trunk)
+        elif encoder_type == "implicit":
+            kwargs["encoder"] = networks.implicit_encoder(
+                p.data_shape, d, noise_dim=p.noise_dim, seed=seed, **trunk)
+        else:
+            raise ValueError(f"encoder_type must be 'implicit' or 'moment'; got {encoder_type!r}.")
+        kwargs["adversary"] = networks.InnerProductAdversary(
+            hidden_units=p.adversary_units, inner_dim=p.inner_dim,
+            conv_filters=p.conv_filters, name="adversary")
+        kwargs["adversary_steps"] = p.adversary_steps
+        kwargs["moment_samples"] = p.moment_samples
+    else:
+        raise ValueError(f"Unknown model family {family!r}; expected 'vae' or 'avb'.")
+    kwargs.update(overrides)
+    return kwargs

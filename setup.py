@@ -1,0 +1,22 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="avb_keras",
+    version="0.1.0",
+    description="Adversarial Variational Bayes (Mescheder et al., ICML 2017) in Keras 3 on TensorFlow",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["avb_keras", "avb_keras.*"]),
+    package_data={"avb_keras.datasets": ["*.npz"]},
+    install_requires=[
+        "tensorflow==2.21.*",
+        "keras>=3.10,<4",
+        "tensorflow-probability==0.25.*",
+        "tf-keras==2.21.*",  # tensorflow-probability does not import without it
+        "tensorboard",
+        "numpy",
+    ],
+    extras_require={"test": ["pytest>=8", "hypothesis"]},
+    entry_points={"console_scripts": ["avb-keras=avb_keras.cli:main"]},
+)
