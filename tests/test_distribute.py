@@ -16,6 +16,13 @@ import tensorflow as tf
 from conftest import binary_images, tiny_avb, tiny_vae
 
 
+@pytest.fixture(scope="module")
+def mirrored():
+    # One strategy for the whole module: a second MirroredStrategy in the same
+    # process reuses collective instance keys and its all-reduces collide.
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
 def one_step(make, strategy, x):
     keras.utils.set_random_seed(7)
     with strategy.scope():
@@ -30,12 +37,11 @@ def one_step(make, strategy, x):
 
 @pytest.mark.parametrize("make", [tiny_avb, lambda: tiny_avb(encoder_type="moment"),
                                   lambda: tiny_avb(adaptive_contrast=False), tiny_vae])
-def test_two_replicas_match_one_device(make):
+def test_two_replicas_match_one_device(make, mirrored):
     assert len(tf.config.list_logical_devices("CPU")) >= 2
     x = binary_images(16)
-    devices = ["/cpu:0", "/cpu:1"]
     init_1, one, history_1 = one_step(make, tf.distribute.OneDeviceStrategy("/cpu:0"), x)
-    init_2, two, history_2 = one_step(make, tf.distribute.MirroredStrategy(devices),
+    init_2, two, history_2 = one_step(make, mirrored,
                                       np.concatenate([x, x]))
     for a, b in zip(init_1, init_2):
         np.testing.assert_array_equal(a, b)  # same start
