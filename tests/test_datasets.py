@@ -250,14 +250,20 @@ def test_bad_batch_size(batch_size):
 # --- full MNIST: file lookup and layout -----------------------------------------------
 
 def test_mnist_missing_file_names_every_place(no_mnist_env):
-    missing = no_mnist_env / "nowhere" / "mnist.npz"
     with pytest.raises(FileNotFoundError) as err:
-        datasets.load("mnist", path=missing)
+        datasets.load("mnist")
     message = str(err.value)
     assert "AVB_KERAS_MNIST" in message
-    assert str(missing) in message
     assert str(no_mnist_env / "keras_home" / "datasets" / "mnist.npz") in message
     assert "path=" in message
+
+
+def test_mnist_explicit_missing_path_fails_without_falling_back(no_mnist_env):
+    write_fake_mnist(Path(mnist.keras_cache_path()), n_test=3)  # a file it must not use
+    missing = no_mnist_env / "nowhere" / "mnist.npz"
+    with pytest.raises(FileNotFoundError, match="path=") as err:
+        datasets.load("mnist", path=missing)
+    assert str(missing) in str(err.value)
 
 
 def test_mnist_lookup_order(no_mnist_env, monkeypatch):
