@@ -195,6 +195,8 @@ class LatentVariableModel(keras.Model):
         return tf.cast(x, self.compute_dtype)
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras would warn
         return super().fit(self._checked(x), y, *args,
                            validation_data=self._checked(validation_data), **kwargs)
 
