@@ -226,7 +226,8 @@ class LatentVariableModel(keras.Model):
         return data
 
     def _assert_valid_values(self, *element):
-        x = _unpack_images(element[0] if len(element) == 1 else element)
+        element = element[0] if len(element) == 1 else element
+        x = _unpack_images(element)
         checks = [tf.debugging.assert_all_finite(
             x, "The data contain NaN or Inf: expected finite pixel values.")]
         if self.likelihood.support == "unit_interval":
@@ -241,7 +242,7 @@ class LatentVariableModel(keras.Model):
                             "expects pixel values in [0, 1] (divide 8-bit images by 255)."),
             ]
         with tf.control_dependencies(checks):
-            return tf.nest.map_structure(tf.identity, element[0] if len(element) == 1 else element)
+            return tf.nest.map_structure(tf.identity, element)
 
 
 def _unpack_images(data):
