@@ -37,6 +37,7 @@ temporary directory that is deleted (TensorFlow's multi-worker Keras guide).
 import json
 import os
 
+import numpy as np
 import tensorflow as tf
 
 #: The names `make_strategy` accepts (the command line's --strategy choices).
@@ -117,6 +118,29 @@ def num_replicas():
     return 1 if context is None else context.num_replicas_in_sync
 
 
+def replica_sum(value):
+    """sum_r value_r over the replicas (all-reduced); `value` itself with one replica."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+def step_logs(logs):
+    """The {name: scalar} logs of a train or test step, in the form Keras can reduce.
+
+    Keras 3 reduces a step's logs over the replicas of a multi-worker
+    MultiWorkerMirroredStrategy with `strategy.reduce("MEAN", v, axis=0)`, which
+    fails on scalars (tensorflow/tensorflow#72388); there each value gets a
+    length-1 axis, which that reduction removes. Elsewhere the logs are unchanged.
+    """
+    strategy = tf.distribute.get_strategy()
+    if not (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode()):  # Keras's own test
+        return logs
+    return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+
+
 def replica_share(global_batch):
     """This replica's rows of a [B, ...] tensor that every replica computed alike.
 
@@ -149,13 +173,34 @@ def global_moments(samples):
     With one replica these are the moments of `samples` itself.
     """
     samples = tf.stop_gradient(samples)
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        total = tf.identity
-    else:
-        def total(value):
-            return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
-    n = total(tf.cast(tf.shape(samples)[0], samples.dtype))
-    mean = total(tf.reduce_sum(samples, axis=0)) / n
-    variance = total(tf.reduce_sum(tf.square(samples - mean), axis=0)) / n
+    n = replica_sum(tf.cast(tf.shape(samples)[0], samples.dtype))
+    mean = replica_sum(tf.reduce_sum(samples, axis=0)) / n
+    variance = replica_sum(tf.reduce_sum(tf.square(samples - mean), axis=0)) / n
     return mean, variance
+
+
+def check_workers_agree(strategy, values, what):
+    """Raises ValueError unless every replica of `strategy` holds the same `values`.
+
+    The mean of v and of v^2 are all-reduced; they agree with one value on
+    every replica exactly when the variance mean(v^2) - mean(v)^2 is 0. All
+    replicas see the same means, so all of them raise (none is left waiting).
+
+    Args:
+      values: a list of numbers (e.g. the epoch and step a run resumes from).
+      what: what they are, for the message.
+    """
+    if strategy.num_replicas_in_sync == 1:
+        return
+    local = tf.constant(values, tf.float64)
+
+    def means():
+        context = tf.distribute.get_replica_context()
+        return (context.all_reduce(tf.distribute.ReduceOp.MEAN, local),
+                context.all_reduce(tf.distribute.ReduceOp.MEAN, tf.square(local)))
+
+    mean, mean_square = (np.asarray(t) for t in strategy.experimental_local_results(
+        strategy.run(tf.function(means)))[0])
+    if np.any(mean_square - np.square(mean) > 1e-6 * np.maximum(1.0, mean_square)):
+        raise ValueError(f"The workers disagree on {what}: {values} here, mean {mean.tolist()} "
+                         "over all replicas.")
