@@ -153,17 +153,21 @@ def complete_checkpoints(folder):
     return sorted(found, key=lambda p: int(p.name[6:]))
 
 
-def latest(folder):
+def latest(folder, clean=True):
     """(model, state) of the newest complete checkpoint in `folder`, or None.
 
-    Loads with `safe_mode=True`, restores the random generators, and removes
-    the `.partial-*` leftovers of a save that was killed.
+    Loads with `safe_mode=True`, restores the random generators, and (if
+    `clean`: not for a reader that must not write, such as a non-chief worker)
+    removes the `.partial-*` leftovers of a save that was killed.
     """
     folder = Path(folder)
-    for leftover in folder.glob(".partial-*") if folder.is_dir() else []:
-        shutil.rmtree(leftover, ignore_errors=True)
-    for leftover in folder.glob(".last.partial-*") if folder.is_dir() else []:
-        leftover.unlink(missing_ok=True)
+    leftovers = ([*folder.glob(".partial-*"), *folder.glob(".last.partial-*")]
+                 if clean and folder.is_dir() else [])
+    for leftover in leftovers:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
     found = complete_checkpoints(folder)
     if not found:
         return None

@@ -8,7 +8,9 @@ test metrics.
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,6 +63,12 @@ def build_parser():
                        help="clip every gradient of every player to this norm (default: "
                             "no clipping); may be added when resuming a diverged run")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--strategy", choices=("default", "mirrored", "multi_worker"),
+                       default="default",
+                       help="tf.distribute strategy: default (one device), mirrored (every GPU "
+                            "of this machine) or multi_worker (the machines named in "
+                            "TF_CONFIG; only the chief writes --run-dir); --batch-size is the "
+                            "global batch, split over the replicas (default: default)")
     train.add_argument("--log-every", type=_positive_int, default=50,
                        help="TensorBoard scalars and histograms every this many steps "
                             "(default 50; images and epoch metrics after each epoch)")
@@ -124,9 +132,41 @@ RESUME_SETTINGS = ("model", "preset", "dataset", "batch_size", "latent_dim",
 
 
 def train(args):
+    model, summary = run_training(args)
+    print("Test metrics (nats per example; the AVB kl and elbo are estimates):")
+    for name, value in summary["test"].items():
+        print(f"  {name:>20s}: {value:.4f}")
+    if summary["chief"]:
+        print(f"Model saved to {summary['run_dir']}/model.keras; "
+              f"TensorBoard: tensorboard --logdir {summary['run_dir']}/logs")
+    return 0
+
+
+def run_training(args):
+    """Trains as `avb-keras train ARGS` does; returns (model, summary).
+
+    Under --strategy multi_worker every worker runs all of this (saving and
+    evaluation involve them all), but only the chief writes --run-dir; the
+    others write into a temporary directory that is deleted at the end.
+    """
+    from avb_keras import distribute
+
+    # First: MultiWorkerMirroredStrategy must exist before any other TF op.
+    strategy = distribute.make_strategy(args.strategy)
+    chief = distribute.is_chief(strategy)
+    scratch = None if chief else Path(tempfile.mkdtemp(prefix="avb-keras-worker-"))
+    try:
+        with strategy.scope():
+            return _train_in_scope(args, strategy, scratch)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train_in_scope(args, strategy, scratch):
     import keras
 
-    from avb_keras import AVB, VAE, callbacks, checkpoints, datasets, presets
+    from avb_keras import AVB, VAE, callbacks, checkpoints, datasets, distribute, presets
 
     preset_name = args.preset or ("four_frames" if args.dataset == "four_frames" else "mnist_mlp")
     preset = presets.get(preset_name)
@@ -142,20 +182,29 @@ def train(args):
     if batch_size > num_train:
         raise ValueError(f"--batch-size {batch_size} is larger than the {num_train} training "
                          f"examples of {args.dataset}; expected at most {num_train}.")
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(f"--batch-size {batch_size} (the global batch) does not split evenly "
+                         f"over the {replicas} replicas of --strategy {args.strategy}; "
+                         f"expected a multiple of {replicas}.")
     steps_per_epoch = args.steps_per_epoch or -(-num_train // batch_size)
     run_dir = args.run_dir or Path("runs") / f"{args.model}-{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"--run-dir {str(run_dir)!r} is a file; expected a directory "
                          "(new, or one of an earlier run to resume).")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # A non-chief worker reads the run's checkpoints (to resume) but writes elsewhere.
+    write_dir = run_dir if scratch is None else scratch
+    write_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = run_dir / "checkpoints"
+    # The strategy is recorded but a resumed run may use another: the batch is global.
     settings = {"model": args.model, "preset": preset_name, "dataset": args.dataset,
                 "batch_size": batch_size, "latent_dim": args.latent_dim,
                 "no_adaptive_contrast": args.no_adaptive_contrast, "seed": args.seed,
-                "steps_per_epoch": steps_per_epoch}
+                "steps_per_epoch": steps_per_epoch, "strategy": args.strategy,
+                "replicas": replicas}
 
     keras.utils.set_random_seed(args.seed)
-    resumed = checkpoints.latest(checkpoint_dir)
+    resumed = checkpoints.latest(checkpoint_dir, clean=scratch is None)
     if resumed is None:
         overrides = {"latent_dim": args.latent_dim, "seed": args.seed}
         if args.no_adaptive_contrast:
@@ -172,6 +221,10 @@ def train(args):
                              "give its settings to resume it, or a new --run-dir.")
         done, history = state["epoch"], state["history"]
         print(f"Resuming {run_dir} after epoch {done} (step {state['iterations']}).")
+    # Workers that resumed from different checkpoints would wait on each other forever.
+    distribute.check_workers_agree(strategy, [done, int(model.optimizer.iterations.numpy())],
+                                   "the epoch and step to resume from (do all workers see "
+                                   "the same --run-dir?)")
     if args.clip_norm is not None:
         model.clip_gradients(args.clip_norm)
     # One endless stream of batches; a resumed run skips the batches already read,
@@ -181,41 +234,46 @@ def train(args):
                                  seed=args.seed + i, repeat=split == "train")
             for i, split in enumerate(("train", "valid", "test"))}
     data["train"] = data["train"].skip(skip)
-    # TensorBoard: Keras's writers use logs/train and logs/validation, ours logs/avb.
-    monitor_data = datasets.load(args.dataset, "valid", batch_size=64, path=args.data_path,
-                                 seed=args.seed, with_labels=True, shuffle=False)
-    monitoring = callbacks.monitoring_callbacks(
-        run_dir / "logs" / "avb", monitor_data, log_every=args.log_every,
-        hparams={"dataset": args.dataset, "batch_size": batch_size, "epochs": epochs})
+    # TensorBoard (the chief only): Keras's writers use logs/train and logs/validation,
+    # ours logs/avb. They read mirrored weights alone, so the other workers need not wait.
+    monitoring = []
+    if scratch is None:
+        monitor_data = datasets.load(args.dataset, "valid", batch_size=64, path=args.data_path,
+                                     seed=args.seed, with_labels=True, shuffle=False)
+        monitoring = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
+                      *callbacks.monitoring_callbacks(
+                          run_dir / "logs" / "avb", monitor_data, log_every=args.log_every,
+                          hparams={"dataset": args.dataset, "batch_size": batch_size,
+                                   "epochs": epochs, "strategy": args.strategy})]
 
     print(f"Training {type(model).__name__} ({preset_name}, latent {model.latent_dim}) on "
-          f"{args.dataset} for {epochs} epochs; run directory {run_dir}")
+          f"{args.dataset} for {epochs} epochs on {replicas} replica"
+          f"{'s' if replicas > 1 else ''} ({args.strategy}); run directory {run_dir}"
+          f"{'' if scratch is None else ' (written by the chief; this worker writes nothing)'}")
     start = time.time()
     if done < epochs:
+        # Every worker checks divergence (a collective read, and all must stop together)
+        # and saves checkpoints (TensorFlow's guidance), a non-chief into its scratch dir.
         model.fit(data["train"], validation_data=data["valid"], initial_epoch=done,
                   epochs=epochs, steps_per_epoch=steps_per_epoch,
                   callbacks=[callbacks.DivergenceGuard(checkpoint_dir),
-                             keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
                              *monitoring,
                              checkpoints.TrainingCheckpoint(
-                                 checkpoint_dir, settings, history,
-                                 journal=run_dir / "epochs.jsonl")])
+                                 write_dir / "checkpoints", settings, history,
+                                 journal=write_dir / "epochs.jsonl")])
     train_seconds = time.time() - start
-    model_path = checkpoints.save_atomic(model, run_dir / "model.keras")
+    checkpoints.save_atomic(model, write_dir / "model.keras")
     test = model.evaluate(data["test"], return_dict=True, verbose=0)
 
     summary = {"model": args.model, "preset": preset_name, "dataset": args.dataset,
                "latent_dim": model.latent_dim, "epochs": epochs, "batch_size": batch_size,
-               "seed": args.seed, "train_seconds": round(train_seconds, 1),
+               "seed": args.seed, "strategy": args.strategy, "replicas": replicas,
+               "train_seconds": round(train_seconds, 1),
                "resumed_after_epoch": done or None,
                "test": {k: float(v) for k, v in test.items()},
                "command": "avb-keras " + " ".join(sys.argv[1:])}
-    checkpoints.write_text_atomic(run_dir / "metrics.json", json.dumps(summary, indent=2))
-    print("Test metrics (nats per example; the AVB kl and elbo are estimates):")
-    for name, value in summary["test"].items():
-        print(f"  {name:>20s}: {value:.4f}")
-    print(f"Model saved to {model_path}; TensorBoard: tensorboard --logdir {run_dir / 'logs'}")
-    return 0
+    checkpoints.write_text_atomic(write_dir / "metrics.json", json.dumps(summary, indent=2))
+    return model, {**summary, "run_dir": str(run_dir), "chief": scratch is None}
 
 
 def main(argv=None):

@@ -7,20 +7,32 @@ replicas draw the same noise for their halves of a batch. With the global batch
 the gradient of the global-batch mean equals the one-device gradient on x.
 Plain SGD keeps the check sharp: a missing 1/replicas factor doubles the step
 (Adam would hide it, being invariant to the gradient's scale).
+
+AdversarialVI has no data: its whole batch is noise, and Adaptive Contrast
+estimates moments over it. Each replica takes its half of one global noise
+draw and the moments are all-reduced, so two replicas on a global batch of B
+compute exactly the one-device step on B: no [x; x] trick is needed, and the
+check fails if either replica used its own half's moments or drew its own batch.
 """
+
+import json
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import binary_images, tiny_avb, tiny_vae
+from conftest import binary_images, tiny_aae, tiny_avb, tiny_vae
+
+from avb_keras import AdversarialVI, cli, distribute
 
 
 @pytest.fixture(scope="module")
 def mirrored():
-    # One strategy for the whole module: a second MirroredStrategy in the same
-    # process reuses collective instance keys and its all-reduces collide.
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    # One strategy per process (distribute keeps it): a second MirroredStrategy in
+    # the same process reuses collective instance keys and its all-reduces collide.
+    strategy = distribute.make_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2  # the two logical CPUs of conftest
+    return strategy
 
 
 def one_step(make, strategy, x):
@@ -36,7 +48,9 @@ def one_step(make, strategy, x):
 
 
 @pytest.mark.parametrize("make", [tiny_avb, lambda: tiny_avb(encoder_type="moment"),
-                                  lambda: tiny_avb(adaptive_contrast=False), tiny_vae])
+                                  lambda: tiny_avb(adaptive_contrast=False), tiny_vae,
+                                  tiny_aae, lambda: tiny_avb(adversary_steps=2)],
+                         ids=["avb", "avb_moment", "avb_no_ac", "vae", "aae", "avb_2_adversary_steps"])
 def test_two_replicas_match_one_device(make, mirrored):
     assert len(tf.config.list_logical_devices("CPU")) >= 2
     x = binary_images(16)
@@ -51,3 +65,128 @@ def test_two_replicas_match_one_device(make, mirrored):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     for name in history_1:  # the reported metrics are unscaled
         np.testing.assert_allclose(history_1[name], history_2[name], rtol=1e-4, atol=1e-5)
+
+
+def test_reported_metrics_are_means_over_the_global_batch(mirrored):
+    # The VAE's KL is analytic (no noise), so one device and two replicas report the
+    # same value on a global batch whose halves differ: a replica reporting its own
+    # half, or a mean of per-replica means over unequal shares (24 = 16 + 8 split
+    # as 8 + 8 and 4 + 4), would not.
+    x = binary_images(24)
+
+    def kl(strategy):
+        keras.utils.set_random_seed(7)
+        with strategy.scope():
+            model = tiny_vae()
+            model.compile(optimizer=keras.optimizers.SGD(0.0))
+            return (model.evaluate(x, batch_size=16, verbose=0, return_dict=True)["kl"],
+                    model.compute_terms(x)["kl"].numpy())
+
+    one, per_example = kl(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    two, _ = kl(mirrored)
+    np.testing.assert_allclose(one, per_example.mean(), rtol=1e-5)
+    assert abs(per_example[:8].mean() - per_example.mean()) > 1e-2  # the shares differ
+    np.testing.assert_allclose(two, one, rtol=1e-5)
+
+
+def target_log_prob(z):
+    """A correlated Gaussian around (1, -2): far from q's start, so the moments matter."""
+    u = z - tf.constant([1.0, -2.0])
+    return -0.5 * (tf.square(u[:, 0]) + tf.square(u[:, 1] - 0.8 * u[:, 0]) / 0.36)
+
+
+def vi_step(strategy, adaptive_contrast):
+    keras.utils.set_random_seed(7)
+    with strategy.scope():
+        model = AdversarialVI.for_target(
+            target_log_prob, dim=2, hidden_units=(8,), adversary_units=(8,), batch_size=8,
+            adaptive_contrast=adaptive_contrast, seed=3)
+        model.compile(optimizer=keras.optimizers.SGD(0.5),
+                      adversary_optimizer=keras.optimizers.SGD(0.5))
+        initial = [v.numpy().copy() for v in model.trainable_variables]
+        history = model.fit(steps_per_epoch=2, epochs=1, verbose=0).history
+    return initial, [v.numpy() for v in model.trainable_variables], history
+
+
+@pytest.mark.parametrize("adaptive_contrast", [True, False], ids=["ac", "no_ac"])
+def test_adversarial_vi_two_replicas_match_one_device_on_the_global_batch(adaptive_contrast,
+                                                                          mirrored):
+    init_1, one, history_1 = vi_step(tf.distribute.OneDeviceStrategy("/cpu:0"),
+                                     adaptive_contrast)
+    init_2, two, history_2 = vi_step(mirrored, adaptive_contrast)
+    for a, b in zip(init_1, init_2):
+        np.testing.assert_array_equal(a, b)
+    assert max(np.abs(a - b).max() for a, b in zip(init_1, one)) > 1e-3
+    for a, b in zip(one, two):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for name in history_1:
+        np.testing.assert_allclose(history_1[name], history_2[name], rtol=1e-4, atol=1e-5)
+
+
+def test_global_moments_are_those_of_the_whole_batch(mirrored):
+    # Replica r holds rows r*4..r*4+3 of z; the moments must be over all 8 rows.
+    z = np.arange(16, dtype="float32").reshape(8, 2) ** 2
+
+    def moments():
+        return distribute.global_moments(distribute.replica_share(tf.constant(z)))
+
+    results = mirrored.experimental_local_results(mirrored.run(tf.function(moments)))
+    for mean, variance in results:
+        np.testing.assert_allclose(mean, z.mean(axis=0), rtol=1e-6)
+        np.testing.assert_allclose(variance, z.var(axis=0), rtol=1e-5)
+
+
+def test_a_global_batch_that_does_not_split_evenly_is_refused(mirrored):
+    with pytest.raises(ValueError, match="does not split evenly over 2 replicas"):
+        mirrored.run(tf.function(lambda: distribute.replica_share(tf.zeros([5, 2]))))
+
+
+def test_cli_trains_mirrored_and_resumes_with_another_strategy(mirrored, tmp_path, capsys):
+    run = tmp_path / "run"
+    # VAE: `--model avb --strategy mirrored` fails in the CLI (an unfed placeholder in
+    # Keras's step; not diagnosed yet), though AVB's train_step passes the tests above.
+    common = ["train", "--model", "vae", "--dataset", "four_frames", "--steps-per-epoch", "2", "--batch-size",
+              "64", "--run-dir", str(run), "--log-every", "100"]
+    assert cli.main([*common, "--epochs", "1", "--strategy", "mirrored"]) == 0
+    summary = json.loads((run / "metrics.json").read_text())
+    assert summary["strategy"] == "mirrored" and summary["replicas"] == 2
+    assert np.all(np.isfinite(list(summary["test"].values())))
+    # The batch is global, so a run may resume under another strategy.
+    assert cli.main([*common, "--epochs", "2", "--strategy", "default"]) == 0
+    assert "Resuming" in capsys.readouterr().out
+    state = json.loads((run / "checkpoints" / "epoch-0002" / "state.json").read_text())
+    assert state["iterations"] == 4 and state["settings"]["strategy"] == "default"
+    assert [h["epoch"] for h in state["history"]] == [1, 2]
+
+
+def test_cli_refuses_a_global_batch_that_does_not_split_over_the_replicas(mirrored, tmp_path,
+                                                                          capsys):
+    code = cli.main(["train", "--dataset", "four_frames", "--batch-size", "33", "--strategy",
+                     "mirrored", "--run-dir", str(tmp_path / "run")])
+    assert code == 2 and "does not split evenly over the 2 replicas" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tf_config, message", [
+    (None, "needs the TF_CONFIG environment variable"),
+    ("{cluster", "TF_CONFIG is not valid JSON"),
+    ('{"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 0}}',
+     "needs a 'cluster' of address lists"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}',
+     "is not in its cluster"),
+])
+def test_multi_worker_without_a_valid_tf_config_is_one_line_and_exit_2(
+        tf_config, message, tmp_path, monkeypatch, capsys):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    code = cli.main(["train", "--dataset", "four_frames", "--strategy", "multi_worker",
+                     "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_is_chief():
+    assert distribute.is_chief(tf.distribute.get_strategy())

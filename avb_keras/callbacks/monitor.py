@@ -89,8 +89,16 @@ class TrainingMonitor(SummaryCallback):
         """Scalars and histograms on the monitoring batch (the model's formulas)."""
         if self._probe is None:  # a graph: several times faster than eager after one trace
             self._probe = tf.function(self._probe_tensors)
+        strategy = self.model.distribute_strategy
         with unchanged_random_state(self.model):
-            scalars, histograms = self._probe(tf.constant(self.x))
+            if strategy.num_replicas_in_sync == 1:
+                scalars, histograms = self._probe(tf.constant(self.x))
+            else:
+                # Gradients of distributed variables need a replica context; the probe
+                # has no collective ops, so it may run on one worker (the chief) alone.
+                results = strategy.run(self._probe, args=(tf.constant(self.x),))
+                scalars, histograms = tf.nest.map_structure(
+                    lambda v: strategy.experimental_local_results(v)[0], results)
         for name in self.model.optimizer_names:
             scalars[f"learning_rate/{player_of(name)}"] = current_learning_rate(
                 getattr(self.model, name))

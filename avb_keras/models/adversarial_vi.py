@@ -14,6 +14,12 @@ minibatch of samples (stop-gradient), and z~ = (z - mu) / sigma:
 The primal objective estimates the ELBO E_q[log p~(z) - log q(z)] <= log Z;
 it is reported as `elbo` (an estimate, since it relies on T).
 
+Under a `tf.distribute` strategy with R replicas, `batch_size` is the global
+batch: every replica draws the same global noise batch and keeps its share of
+B / R rows (`distribute.replica_share`), and mu, sigma are the moments of the
+global batch (sums all-reduced, `distribute.global_moments`). R replicas thus
+compute the step that one device computes; the test suite checks it.
+
 Targets live on an unconstrained space R^D. A `tfp.distributions`
 distribution (for instance a `JointDistribution` with its observed values
 pinned by `experimental_pin`) is mapped there by its default event-space
@@ -31,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from avb_keras import contrast, networks
+from avb_keras import contrast, distribute, networks
 from avb_keras.models.avb import adversary_accuracy, adversary_loss
 from avb_keras.models.base import PlayerModel
 
@@ -111,7 +117,8 @@ class AdversarialVI(PlayerModel):
         minibatch) rather than with N(0, I).
       adversary_steps: adversary updates per primal update (default 2, as the
         paper's toy and Eight Schools experiments).
-      batch_size: samples of q per step (the paper: 512).
+      batch_size: samples of q per step (the paper: 512); under a strategy the
+        global batch, split evenly over the replicas.
       preset, seed: recorded in the config; `seed` seeds the noise.
 
     Train with `fit(steps_per_epoch=N, epochs=E)` (no data needed: any dataset
@@ -184,20 +191,30 @@ class AdversarialVI(PlayerModel):
 
     # ------------------------------------------------------------------ the math
 
+    def noise(self, dim, n=None, seed=None):
+        """N(0, I) draws [n, dim]; n = None: this replica's share of a global batch."""
+        seed = self.seed_generator if seed is None else seed
+        if n is not None:
+            return keras.random.normal((int(n), dim), seed=seed)
+        return distribute.replica_share(keras.random.normal((self.batch_size, dim), seed=seed))
+
     def posterior_sample(self, n=None, seed=None):
-        """n unconstrained samples z = f(eps) of q, and the contrast r(z)."""
-        eps = keras.random.normal((n or self.batch_size, self.noise_dim),
-                                  seed=self.seed_generator if seed is None else seed)
-        z = self.sampler(eps)
+        """Unconstrained samples z = f(eps) of q, and the contrast r(z).
+
+        n = None: this replica's share of the training batch, with the moments
+        of the global batch; else n samples and their own moments.
+        """
+        z = self.sampler(self.noise(self.noise_dim, n, seed))
         if not self.adaptive_contrast:
             return z, contrast.standard_normal(self.dim, z.dtype)
-        return z, contrast.auxiliary_gaussian(*contrast.monte_carlo_moments(z))
+        moments = (distribute.global_moments(z) if n is None
+                   else contrast.monte_carlo_moments(z))
+        return z, contrast.auxiliary_gaussian(*moments)
 
     def compute_terms(self):
         z, r = self.posterior_sample()
         z_tilde = contrast.normalize(z, r)
-        z_prior = keras.random.normal(tf.shape(z_tilde), seed=self.seed_generator,
-                                      dtype=z_tilde.dtype)
+        z_prior = tf.cast(self.noise(self.dim), z_tilde.dtype)
         t_q, t_p = tf.unstack(self.adversary(tf.stack([z_tilde, z_prior])))
         # log q(z) = log r(z) + [log q(z) - log r(z)], the bracket estimated by T.
         elbo = self._require_target().log_prob(z) - r.log_prob(z) - t_q
@@ -223,8 +240,7 @@ class AdversarialVI(PlayerModel):
         """One update of T alone, on fresh samples."""
         z, r = self.posterior_sample()
         z_tilde = contrast.normalize(z, r)
-        z_prior = keras.random.normal(tf.shape(z_tilde), seed=self.seed_generator,
-                                      dtype=z_tilde.dtype)
+        z_prior = tf.cast(self.noise(self.dim), z_tilde.dtype)
         with tf.GradientTape() as tape:
             t_q, t_p = tf.unstack(self.adversary(tf.stack([z_tilde, z_prior])))
             loss = tf.reduce_mean(adversary_loss(t_q, t_p))
@@ -254,16 +270,22 @@ class AdversarialVI(PlayerModel):
             if steps_per_epoch is None:
                 raise ValueError("AdversarialVI.fit needs steps_per_epoch (it draws its own "
                                  "noise; there is no data), e.g. fit(steps_per_epoch=500).")
-            x = tf.data.Dataset.from_tensors(np.float32(0)).repeat()
+            x = self._step_counter()
         kwargs.setdefault("shuffle", False)  # nothing to shuffle
         return super().fit(x, y, *args, steps_per_epoch=steps_per_epoch, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, steps=None, **kwargs):
         self._require_target()
         if x is None:
-            x = tf.data.Dataset.from_tensors(np.float32(0)).repeat()
+            x = self._step_counter()
             steps = steps or 10
         return super().evaluate(x, y, *args, steps=steps, **kwargs)
+
+    def _step_counter(self):
+        """An endless dataset whose batches only count steps: one zero per replica, since
+        a strategy splits each batch over its replicas."""
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        return tf.data.Dataset.from_tensors(np.zeros([replicas], "float32")).repeat()
 
     def _require_target(self):
         if self.target is None:

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from avb_keras import contrast, likelihoods, presets
+from avb_keras import contrast, distribute, likelihoods, presets
 
 
 class PlayerModel(keras.Model):
@@ -58,9 +58,21 @@ class PlayerModel(keras.Model):
         raise NotImplementedError
 
     def update_metrics(self, terms):
+        """Updates the trackers; returns each metric's mean over the global batches so far.
+
+        Each replica's trackers hold its own total and count; they are summed
+        across replicas (one all-reduce), so every replica returns
+
+            metric = sum_r total_r / sum_r count_r
+
+        (exact when the replicas' shares differ, e.g. in a last partial batch).
+        """
         for name, value in self.metric_values(terms).items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        sums = distribute.replica_sum(tf.stack(
+            [tf.stack([tracker.total.value, tracker.count.value]) for tracker in self.trackers.values()]))
+        return distribute.step_logs({name: tf.math.divide_no_nan(sums[i, 0], sums[i, 1])
+                                     for i, name in enumerate(self.trackers)})
 
     @property
     def metrics(self):
