@@ -118,7 +118,9 @@ class PlayerModel(keras.Model):
 
         Keyword arguments named in `optimizer_names[1:]` (e.g.
         `adversary_optimizer`) set the other players' optimizers; `clipnorm`
-        clips every gradient of every player to that norm.
+        clips every gradient of every player to that norm. The optimizers are
+        built here, in the caller's distribution scope: built lazily inside a
+        replica's step, their slots would not be mirrored.
         """
         others = {name: kwargs.pop(name, None) for name in self.optimizer_names[1:]}
         clipnorm = kwargs.pop("clipnorm", None)
@@ -130,6 +132,7 @@ class PlayerModel(keras.Model):
         self._health.counts = {player_of(name): tf.Variable(
             0.0, trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
             aggregation=tf.VariableAggregation.SUM) for name in self.optimizer_names}
+        self.build_optimizers()
 
     def clip_gradients(self, clipnorm):
         """Clip each gradient to norm `clipnorm` in every player's optimizer."""
@@ -170,7 +173,6 @@ class PlayerModel(keras.Model):
 
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))
-        self.build_optimizers()
 
     # ------------------------------------------------------------- serialization
 
