@@ -162,3 +162,27 @@ def test_a_real_nan_under_loss_scaling_is_still_divergence(policy):
         model.fit(binary_images(32), batch_size=16, epochs=1, verbose=0,
                   callbacks=[DivergenceGuard()])
     assert model.nonfinite_updates()["primal"] == 1
+
+
+def test_the_cli_trains_with_mixed_precision_and_xla_and_records_them(policy, tmp_path, capsys):
+    import json
+
+    from avb_keras import checkpoints, cli
+
+    run_dir = tmp_path / "run"
+    common = ["train", "--model", "vae", "--dataset", "four_frames", "--epochs", "1",
+              "--steps-per-epoch", "2",
+              "--batch-size", "64", "--run-dir", str(run_dir)]
+    assert cli.main(common + ["--mixed-precision", "mixed_bfloat16", "--jit-compile", "on"]) == 0
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["mixed_precision"] == "mixed_bfloat16" and summary["jit_compile"] is True
+    assert all(np.isfinite(v) for v in summary["test"].values())
+    model, state = checkpoints.latest(run_dir / "checkpoints")
+    assert state["settings"]["mixed_precision"] == "mixed_bfloat16"
+    assert state["settings"]["jit_compile"] == "on"
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert model.decoder.layers[-2].compute_dtype == "bfloat16"
+    # Resuming under another policy would silently keep the saved one: refused.
+    capsys.readouterr()
+    assert cli.main(common[:6] + ["2"] + common[7:]) == 2
+    assert "trained with --mixed-precision mixed_bfloat16" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from conftest import binary_images, tiny_aae, tiny_avb, tiny_vae
 from test_mixed_precision import tiny_adversarial_vi
 
 MODELS = {"vae": tiny_vae, "avb": tiny_avb, "avb_moment": lambda: tiny_avb(encoder_type="moment"),
-          "avb_plain": lambda: tiny_avb(adaptive_contrast=False), "aae": tiny_aae,
+          "aae": tiny_aae,
           "adversarial_vi": tiny_adversarial_vi}
 
 
