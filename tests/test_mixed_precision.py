@@ -53,12 +53,15 @@ def test_bfloat16_networks_float32_densities_and_the_float32_first_step(name, po
     assert dense and all(layer.compute_dtype == "bfloat16" for layer in dense)
     assert all(v.dtype == "float32" for v in model.weights if "seed_generator" not in v.path)
     assert all(t.result().dtype == tf.float32 for t in model.metrics)
-    # The same weights and noise: bf16 rounds to 8 bits of mantissa (relative 2^-8 = 0.4%
-    # per operation), so the first step's metrics agree to about 1% of their scale.
+    terms = (model.compute_terms() if name == "adversarial_vi"
+             else model.compute_terms(model.images(binary_images(4))))
+    assert all(value.dtype == tf.float32 for value in terms.values())  # densities in float32
+    # The same weights and noise; bf16 keeps 8 bits of mantissa (unit round-off 2^-8 = 0.4%).
+    # The first step's metrics differ by at most 0.15% of their largest value here; allowed 1%.
     assert reference.keys() == mixed.keys()
     scale = max(abs(v) for v in reference.values())
     for key in reference:
-        assert abs(mixed[key] - reference[key]) <= 0.02 * scale, (key, reference, mixed)
+        assert abs(mixed[key] - reference[key]) <= 0.01 * scale, (key, reference, mixed)
     data = (dict(steps_per_epoch=3) if name == "adversarial_vi"
             else dict(x=binary_images(48), batch_size=16))
     history = model.fit(epochs=1, verbose=0, **data).history

@@ -140,6 +140,8 @@ class PlayerModel(keras.Model):
         clips every gradient of every player to that norm. Under the
         "mixed_float16" policy every player's optimizer is wrapped in a
         `LossScaleOptimizer` (unless it is one, or `auto_scale_loss=False`).
+        `jit_compile` keeps Keras's default "auto" (XLA on where a GPU exists, off
+        on a CPU-only machine, where `benchmarks/xla.py` finds it slower).
         """
         others = {name: kwargs.pop(name, None) for name in self.optimizer_names[1:]}
         clipnorm = kwargs.pop("clipnorm", None)
