@@ -7,8 +7,8 @@ one optimizer per player (their compile, build and serialization), replica
 scaling of each step, loss scaling for mixed precision, and the config of the
 sub-networks. `LatentVariableModel` adds the generative model: the prior, the
 decoder likelihood, `encode` / `decode` / `sample` and the input checks. A
-subclass adds what makes its method different: `compute_terms` (the per-example reconstruction and KL terms) and a
-short `train_step`.
+subclass adds what makes its method different: `compute_terms` (the
+per-example reconstruction and KL terms) and a short `train_step`.
 
 Every model reports, per example and in nats:
 
