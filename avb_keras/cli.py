@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 MODELS = ("avb", "vae")
+PRECISIONS = ("none", "mixed_bfloat16", "mixed_float16")
+#: --jit-compile -> Keras's compile(jit_compile=...).
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,8 +75,21 @@ def build_parser():
     train.add_argument("--log-every", type=_positive_int, default=50,
                        help="TensorBoard scalars and histograms every this many steps "
                             "(default 50; images and epoch metrics after each epoch)")
+    add_speed_options(train)
     add_export_parser(commands)
     return parser
+
+
+def add_speed_options(train):
+    """--mixed-precision and --jit-compile: how one device computes a step."""
+    train.add_argument("--mixed-precision", choices=PRECISIONS, default="none",
+                       help="dtype policy: none (float32), mixed_bfloat16 (for CPUs and TPUs) "
+                            "or mixed_float16 (for GPUs; loss-scaled); networks compute in 16 "
+                            "bits, variables and densities stay float32 (default none)")
+    train.add_argument("--jit-compile", choices=tuple(JIT_COMPILE), default="auto",
+                       help="XLA for the training step: auto (Keras's choice: on with a GPU, "
+                            "off on a CPU-only machine, where it is slower; see "
+                            "docs/PERFORMANCE.md), on or off (default auto)")
 
 
 def add_export_parser(commands):
@@ -124,6 +140,27 @@ def export(args):
           f"{type(model).__name__} (latent {model.latent_dim}) to {path}; "
           f"check it with: saved_model_cli show --dir {path} --all")
     return 0
+
+
+def apply_speed_options(args):
+    """Sets the global dtype policy for --mixed-precision; returns the settings to record."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(
+        "float32" if args.mixed_precision == "none" else args.mixed_precision)
+    return {"mixed_precision": args.mixed_precision, "jit_compile": args.jit_compile}
+
+
+def check_resumed_precision(model, args):
+    """A resumed model keeps its saved dtype policy: --mixed-precision must match it;
+    --jit-compile on/off applies (auto keeps the run's)."""
+    saved = model.dtype_policy.name
+    if saved != ("float32" if args.mixed_precision == "none" else args.mixed_precision):
+        raise ValueError(f"The run to resume was trained with --mixed-precision "
+                         f"{'none' if saved == 'float32' else saved}; give that, or a new "
+                         f"--run-dir.")
+    if args.jit_compile != "auto":
+        model.jit_compile = JIT_COMPILE[args.jit_compile]
 
 
 #: Settings a resumed run must share with the run it resumes.
@@ -202,6 +239,7 @@ def _train_in_scope(args, strategy, scratch):
                 "no_adaptive_contrast": args.no_adaptive_contrast, "seed": args.seed,
                 "steps_per_epoch": steps_per_epoch, "strategy": args.strategy,
                 "replicas": replicas}
+    settings.update(apply_speed_options(args))
 
     keras.utils.set_random_seed(args.seed)
     resumed = checkpoints.latest(checkpoint_dir, clean=scratch is None)
@@ -210,7 +248,7 @@ def _train_in_scope(args, strategy, scratch):
         if args.no_adaptive_contrast:
             overrides["adaptive_contrast"] = False
         model = {"avb": AVB, "vae": VAE}[args.model].from_preset(preset_name, **overrides)
-        model.compile()
+        model.compile(jit_compile=JIT_COMPILE[args.jit_compile])
         done, history = 0, []
     else:
         model, state = resumed
@@ -219,6 +257,7 @@ def _train_in_scope(args, strategy, scratch):
         if changed:
             raise ValueError(f"{run_dir} holds a run with other settings ({'; '.join(changed)}); "
                              "give its settings to resume it, or a new --run-dir.")
+        check_resumed_precision(model, args)
         done, history = state["epoch"], state["history"]
         print(f"Resuming {run_dir} after epoch {done} (step {state['iterations']}).")
     # Workers that resumed from different checkpoints would wait on each other forever.
@@ -270,6 +309,7 @@ def _train_in_scope(args, strategy, scratch):
                "seed": args.seed, "strategy": args.strategy, "replicas": replicas,
                "train_seconds": round(train_seconds, 1),
                "resumed_after_epoch": done or None,
+               "mixed_precision": args.mixed_precision, "jit_compile": bool(model.jit_compile),
                "test": {k: float(v) for k, v in test.items()},
                "command": "avb-keras " + " ".join(sys.argv[1:])}
     checkpoints.write_text_atomic(write_dir / "metrics.json", json.dumps(summary, indent=2))

@@ -162,7 +162,8 @@ def initial_distribution(model, x, initial=None, moment_samples=MOMENT_SAMPLES):
         return model.posterior(x)
     moment_samples = positive_int(moment_samples, "moment_samples")
     if isinstance(model.encoder.output, dict) and "variance" in model.encoder.output:
-        out = model.encoder(tile_examples(x, math.ceil(moment_samples / batch)))
+        out = model.to_density_dtype(
+            model.encoder(tile_examples(x, math.ceil(moment_samples / batch))))
         return contrast.auxiliary_gaussian(out["mean"][:batch], out["variance"][:batch])
     samples = tf.reshape(model.encode(tile_examples(x, moment_samples)),
                          [moment_samples, batch, model.latent_dim])

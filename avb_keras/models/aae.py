@@ -45,7 +45,7 @@ class AAE(AVB):
     def adversary_logits(self, x, z, r):
         """T on z from q (aggregate over the batch's x) and on z ~ p(z); x is not seen."""
         z_prior = keras.random.normal(tf.shape(z), seed=self.seed_generator, dtype=z.dtype)
-        t_q, t_p = tf.unstack(self.adversary(tf.stack([z, z_prior])))
+        t_q, t_p = tf.unstack(self.to_density_dtype(self.adversary(tf.stack([z, z_prior]))))
         return t_q, t_p
 
     def get_config(self):

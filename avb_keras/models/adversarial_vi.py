@@ -204,18 +204,23 @@ class AdversarialVI(PlayerModel):
         n = None: this replica's share of the training batch, with the moments
         of the global batch; else n samples and their own moments.
         """
-        z = self.sampler(self.noise(self.noise_dim, n, seed))
+        z = self.to_density_dtype(self.sampler(self.noise(self.noise_dim, n, seed)))
         if not self.adaptive_contrast:
             return z, contrast.standard_normal(self.dim, z.dtype)
         moments = (distribute.global_moments(z) if n is None
                    else contrast.monte_carlo_moments(z))
         return z, contrast.auxiliary_gaussian(*moments)
 
-    def compute_terms(self):
-        z, r = self.posterior_sample()
+    def adversary_logits(self, z, r):
+        """T on z~ = (z - mu) / sigma with z from q, and on z~ ~ N(0, I)."""
         z_tilde = contrast.normalize(z, r)
         z_prior = tf.cast(self.noise(self.dim), z_tilde.dtype)
-        t_q, t_p = tf.unstack(self.adversary(tf.stack([z_tilde, z_prior])))
+        t_q, t_p = tf.unstack(self.to_density_dtype(self.adversary(tf.stack([z_tilde, z_prior]))))
+        return t_q, t_p
+
+    def compute_terms(self):
+        z, r = self.posterior_sample()
+        t_q, t_p = self.adversary_logits(z, r)
         # log q(z) = log r(z) + [log q(z) - log r(z)], the bracket estimated by T.
         elbo = self._require_target().log_prob(z) - r.log_prob(z) - t_q
         return {"elbo": elbo, "t_q": t_q, "t_p": t_p}
@@ -239,11 +244,8 @@ class AdversarialVI(PlayerModel):
     def adversary_step(self):
         """One update of T alone, on fresh samples."""
         z, r = self.posterior_sample()
-        z_tilde = contrast.normalize(z, r)
-        z_prior = tf.cast(self.noise(self.dim), z_tilde.dtype)
         with tf.GradientTape() as tape:
-            t_q, t_p = tf.unstack(self.adversary(tf.stack([z_tilde, z_prior])))
-            loss = tf.reduce_mean(adversary_loss(t_q, t_p))
+            loss = tf.reduce_mean(adversary_loss(*self.adversary_logits(z, r)))
         self.apply_gradients(self.adversary_optimizer, tape, loss,
                              self.adversary.trainable_variables)
 

@@ -104,7 +104,7 @@ class AVB(LatentVariableModel):
         if not self.adaptive_contrast:
             return self.encode(x), self.prior
         if self.moment_estimator == "analytic":
-            out = self.encoder(x)
+            out = self.to_density_dtype(self.encoder(x))
             return out["z"], contrast.auxiliary_gaussian(out["mean"], out["variance"])
         # Monte Carlo moments: K - 1 more samples per x, forward pass only
         # (the moments are constants for the gradient).
@@ -120,7 +120,8 @@ class AVB(LatentVariableModel):
         z_tilde = contrast.normalize(z, r)
         z_prior = keras.random.normal(tf.shape(z_tilde), seed=self.seed_generator,
                                       dtype=z_tilde.dtype)
-        t_q, t_p = tf.unstack(self.adversary((x, tf.stack([z_tilde, z_prior]))))
+        logits = self.adversary((x, tf.stack([z_tilde, z_prior])))
+        t_q, t_p = tf.unstack(self.to_density_dtype(logits))
         return t_q, t_p
 
     def compute_terms(self, x):

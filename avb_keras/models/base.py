@@ -4,17 +4,24 @@
 
 `PlayerModel` is the plumbing of any model trained here: the metric trackers,
 one optimizer per player (their compile, build and serialization), replica
-scaling of each step, and the config of the sub-networks. `LatentVariableModel`
-adds the generative model: the prior, the decoder likelihood, `encode` /
-`decode` / `sample` and the input checks. A subclass adds what makes its method
-different: `compute_terms` (the per-example reconstruction and KL terms) and a
-short `train_step`.
+scaling of each step, loss scaling for mixed precision, and the config of the
+sub-networks. `LatentVariableModel` adds the generative model: the prior, the
+decoder likelihood, `encode` / `decode` / `sample` and the input checks. A
+subclass adds what makes its method different: `compute_terms` (the
+per-example reconstruction and KL terms) and a short `train_step`.
 
 Every model reports, per example and in nats:
 
     reconstruction = -log p(x | z),  z ~ q(z|x)
     kl             = KL(q(z|x) || p(z))   (an estimate for AVB)
     elbo           = -(reconstruction + kl),   loss = -elbo
+
+Mixed precision (`keras.mixed_precision.set_global_policy("mixed_float16")` on
+a GPU, "mixed_bfloat16" on a CPU): the networks compute in 16 bits, but
+variables and every density (likelihood, prior, r(z|x), KL, the adversary's
+loss) stay in `density_dtype` (float32): network outputs are cast at the
+model's boundary. Under "mixed_float16" every player's optimizer is wrapped in
+a `keras.optimizers.LossScaleOptimizer`.
 """
 
 import keras
@@ -82,9 +89,14 @@ class PlayerModel(keras.Model):
         """One step of `optimizer` on `loss`, the mean over this replica's batch.
 
         Keras sums gradients over replicas, so the loss is divided by their
-        number: the sum is then the gradient of the global-batch mean. The
-        optimizer may scale it further (loss scaling for mixed precision).
+        number: the sum is then the gradient of the global-batch mean. A
+        `LossScaleOptimizer` scales it further, unscales the gradients and
+        skips the step (halving its scale) when they overflow.
         """
+        if not optimizer.built:
+            # Built before `scale_loss`, which would otherwise trace its initial
+            # scale as a constant rather than read the dynamic scale.
+            optimizer.build(variables)
         with tape:
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled_loss = optimizer.scale_loss(loss / replicas)
@@ -94,9 +106,15 @@ class PlayerModel(keras.Model):
         counts = self._health.counts
         name = self.player_name(optimizer)
         if name in counts:
-            finite = tf.math.logical_and(
-                tf.reduce_all(tf.math.is_finite(loss)),
-                tf.math.is_finite(tf.linalg.global_norm([g for g in gradients if g is not None])))
+            gradients_finite = tf.math.is_finite(
+                tf.linalg.global_norm([g for g in gradients if g is not None]))
+            if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+                # An overflow of the scaled gradients is a skipped step, not divergence;
+                # only at a scale <= 1 can scaling no longer explain it.
+                gradients_finite = tf.math.logical_or(gradients_finite,
+                                                      optimizer.dynamic_scale > 1.0)
+            finite = tf.math.logical_and(tf.reduce_all(tf.math.is_finite(loss)),
+                                         gradients_finite)
             counts[name].assign_add(1.0 - tf.cast(finite, tf.float32))
         optimizer.apply(gradients, variables)
 
@@ -108,8 +126,21 @@ class PlayerModel(keras.Model):
         raise ValueError("This optimizer is none of the model's players'.")
 
     def nonfinite_updates(self):
-        """{player: number of updates so far whose loss or gradient was NaN or Inf}."""
+        """{player: number of updates so far whose loss or gradient was NaN or Inf}.
+
+        Under loss scaling a step whose scaled gradients overflow is skipped by the
+        optimizer and not counted, unless the loss scale has fallen to 1 or below.
+        """
         return {name: int(count.numpy()) for name, count in self._health.counts.items()}
+
+    @property
+    def density_dtype(self):
+        """The dtype of densities and losses: the variables' (float32 under a mixed policy)."""
+        return self.dtype_policy.variable_dtype
+
+    def to_density_dtype(self, tensors):
+        """Network outputs (a tensor or a structure) cast to `density_dtype`."""
+        return tf.nest.map_structure(lambda t: tf.cast(t, self.density_dtype), tensors)
 
     # ---------------------------------------------------------------- optimizers
 
@@ -118,13 +149,21 @@ class PlayerModel(keras.Model):
 
         Keyword arguments named in `optimizer_names[1:]` (e.g.
         `adversary_optimizer`) set the other players' optimizers; `clipnorm`
-        clips every gradient of every player to that norm. The optimizers are
-        built here, in the caller's distribution scope: built lazily inside a
-        replica's step, their slots would not be mirrored.
+        clips every gradient of every player to that norm. Under the
+        "mixed_float16" policy every player's optimizer is wrapped in a
+        `LossScaleOptimizer` (unless it is one, or `auto_scale_loss=False`).
+        `jit_compile` keeps Keras's default "auto" (XLA on where a GPU exists, off
+        on a CPU-only machine, where `benchmarks/xla.py` finds it slower). The
+        optimizers are built here, in the caller's distribution scope: built
+        lazily inside a replica's step, their slots would not be mirrored.
         """
         others = {name: kwargs.pop(name, None) for name in self.optimizer_names[1:]}
         clipnorm = kwargs.pop("clipnorm", None)
-        super().compile(optimizer=self._optimizer("optimizer", optimizer), **kwargs)
+        self._scales_loss = (kwargs.pop("auto_scale_loss", True)
+                             and self.dtype_policy.name == "mixed_float16")
+        # Wrapped here for every player alike, so Keras must not wrap the first again.
+        super().compile(optimizer=self._optimizer("optimizer", optimizer),
+                        auto_scale_loss=False, **kwargs)
         for name, given in others.items():
             setattr(self, name, self._optimizer(name, given))
         if clipnorm is not None:
@@ -139,16 +178,19 @@ class PlayerModel(keras.Model):
         if not clipnorm > 0:
             raise ValueError(f"clipnorm must be positive; got {clipnorm!r}.")
         for name in self.optimizer_names:
-            optimizer = getattr(self, name)
+            # A LossScaleOptimizer's inner optimizer clips the unscaled gradients.
+            optimizer = unscaled_optimizer(getattr(self, name))
             if optimizer.global_clipnorm or optimizer.clipvalue:
                 raise ValueError(f"The {name} already clips (global_clipnorm or clipvalue); "
                                  "give one kind of clipping only.")
             optimizer.clipnorm = float(clipnorm)
 
     def _optimizer(self, name, given):
-        if given is None:
-            return self.default_optimizer(name)
-        return keras.optimizers.get(given)
+        optimizer = self.default_optimizer(name) if given is None else keras.optimizers.get(given)
+        if self._scales_loss and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            optimizer = keras.optimizers.LossScaleOptimizer(
+                optimizer, name=f"{player_of(name)}_loss_scale_optimizer")
+        return optimizer
 
     def default_optimizer(self, name):
         """The optimizer of player `name` when `compile` is given none."""
@@ -208,6 +250,13 @@ def seed_state_variables(layer):
     return [v for v in layer.variables if v.path.endswith("seed_generator_state")]
 
 
+def unscaled_optimizer(optimizer):
+    """The optimizer that updates the weights: a LossScaleOptimizer's inner one, else itself."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.inner_optimizer
+    return optimizer
+
+
 def player_of(optimizer_name):
     """The player an optimizer attribute trains: "optimizer" -> "primal", "x_optimizer" -> "x"."""
     return "primal" if optimizer_name == "optimizer" else optimizer_name.removesuffix("_optimizer")
@@ -252,7 +301,7 @@ class LatentVariableModel(PlayerModel):
     @property
     def prior(self):
         """p(z) = N(0, I)."""
-        return contrast.standard_normal(self.latent_dim, self.compute_dtype)
+        return contrast.standard_normal(self.latent_dim, self.density_dtype)
 
     @property
     def primal_variables(self):
@@ -263,11 +312,15 @@ class LatentVariableModel(PlayerModel):
     def encode(self, x):
         """Samples z ~ q(z|x), one per example."""
         out = self.encoder(x)
-        return out["z"] if isinstance(out, dict) else out
+        return self.to_density_dtype(out["z"] if isinstance(out, dict) else out)
+
+    def decoder_params(self, z):
+        """The parameters of p(x|z), in `density_dtype`."""
+        return self.to_density_dtype(self.decoder(z))
 
     def decode(self, z):
         """The mean of p(x|z), shaped like the data."""
-        return self.likelihood.mean(self.decoder(z))
+        return self.likelihood.mean(self.decoder_params(z))
 
     def sample(self, n, seed=None):
         """n draws of E[x|z] with z ~ p(z); `seed` (an int) makes them repeatable."""
@@ -277,7 +330,7 @@ class LatentVariableModel(PlayerModel):
 
     def log_likelihood(self, x, z):
         """log p(x|z) per example (nats). z may carry extra leading sample axes."""
-        return self.likelihood.log_prob(x, self.decoder(z))
+        return self.likelihood.log_prob(x, self.decoder_params(z))
 
     def call(self, x):
         """A reconstruction: decode(encode(x))."""
@@ -313,7 +366,8 @@ class LatentVariableModel(PlayerModel):
         """
         x = _unpack_images(data)
         _check_form(x.shape, x.dtype, self.data_shape)
-        return tf.cast(x, self.compute_dtype)
+        # The likelihood's dtype; each network casts its input to its compute dtype.
+        return tf.cast(x, self.density_dtype)
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         if isinstance(x, tf.data.Dataset):

@@ -33,7 +33,7 @@ class VAE(LatentVariableModel):
 
     def posterior(self, x):
         """q(z|x) as a tfp distribution."""
-        out = self.encoder(x)
+        out = self.to_density_dtype(self.encoder(x))
         return tfd.Independent(tfd.Normal(out["mean"], out["stddev"]), 1)
 
     def encode(self, x):

@@ -28,11 +28,14 @@ class InnerProductAdversary(keras.Model):
 
     Call with (x, z): z is [batch, d] or [S, batch, d] (S sets of latents for
     the same x, e.g. q-samples and prior samples); the x-branch runs once either
-    way. Returns T with z's leading shape ([batch] or [S, batch]).
+    way. Returns T with z's leading shape ([batch] or [S, batch]). Under a mixed
+    precision policy the hidden layers compute in 16 bits, but the inner product,
+    the prior term and T are float32 (the variables' dtype).
     """
 
     def __init__(self, hidden_units=(256, 256), inner_dim=256, activation="leaky_relu",
                  conv_filters=(), prior_term=True, **kwargs):
+        kwargs.setdefault("autocast", False)  # z reaches the prior term unrounded
         super().__init__(**kwargs)
         # Layers.
         small = keras.initializers.RandomNormal(stddev=1e-5)
@@ -55,11 +58,14 @@ class InnerProductAdversary(keras.Model):
         h_x = apply(self.x_convs, x)
         h_x = apply(self.x_hidden, tf.reshape(h_x, [tf.shape(h_x)[0], math.prod(h_x.shape[1:])]))
         h_z = apply(self.z_hidden, z)
-        logits = (tf.reduce_sum(self.theta(h_x) * self.s(h_z), axis=-1)
-                  + self.t_x(h_x)[..., 0] + self.t_z(h_z)[..., 0])
+        logits = (tf.reduce_sum(self._full(self.theta(h_x)) * self._full(self.s(h_z)), axis=-1)
+                  + self._full(self.t_x(h_x)[..., 0] + self.t_z(h_z)[..., 0]))
         if self.prior_term:
-            logits += 0.5 * tf.reduce_sum(tf.square(z), axis=-1)
+            logits += 0.5 * tf.reduce_sum(tf.square(self._full(z)), axis=-1)
         return logits
+
+    def _full(self, t):
+        return tf.cast(t, self.variable_dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -80,11 +86,13 @@ class LatentAdversary(keras.Model):
     its constant, as in `InnerProductAdversary`, so the network only has to learn
     log q(z).
 
-    Call with z of shape [batch, d] or [S, batch, d]; returns [batch] or [S, batch].
+    Call with z of shape [batch, d] or [S, batch, d]; returns [batch] or [S, batch],
+    in float32 (the variables' dtype) under a mixed precision policy too.
     """
 
     def __init__(self, hidden_units=(256, 256), activation="leaky_relu", prior_term=True,
                  **kwargs):
+        kwargs.setdefault("autocast", False)  # z reaches the prior term unrounded
         super().__init__(**kwargs)
         # Layers.
         self.hidden = [keras.layers.Dense(u, activation=activation) for u in hidden_units]
@@ -95,9 +103,9 @@ class LatentAdversary(keras.Model):
         self.prior_term = bool(prior_term)
 
     def call(self, z):
-        logits = self.logit(apply(self.hidden, z))[..., 0]
+        logits = tf.cast(self.logit(apply(self.hidden, z))[..., 0], self.variable_dtype)
         if self.prior_term:
-            logits += 0.5 * tf.reduce_sum(tf.square(z), axis=-1)
+            logits += 0.5 * tf.reduce_sum(tf.square(tf.cast(z, self.variable_dtype)), axis=-1)
         return logits
 
     def get_config(self):

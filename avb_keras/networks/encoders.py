@@ -65,8 +65,10 @@ def moment_encoder(data_shape, latent_dim, hidden_units=(256, 256), num_basis=16
     a = keras.layers.Dense(num_basis * latent_dim, name="a")(h)
     a = keras.layers.Activation(_shifted_elu, name="positive")(a)
     a = keras.layers.Reshape((num_basis, latent_dim))(a)
+    # float32 under a mixed policy too: z - mean cancels to O(sigma), which starts ~e^-5.
     z, mean, variance = MomentSampler(num_basis, latent_dim, noise_dim, basis_units,
-                                      activation, seed=seed, name="moments")([a0, a])
+                                      activation, seed=seed, dtype="float32",
+                                      name="moments")([a0, a])
     return keras.Model(x, {"z": z, "mean": mean, "variance": variance}, name=name)
 
 
