@@ -56,6 +56,22 @@ def tiny_aae(latent_dim=2, seed=0, **kwargs):
                **kwargs)
 
 
+def clipped_sgd_steps(model, clipnorm=1e-3, learning_rate=100.0):
+    """Compiles `model` with SGD(learning_rate) for every player, clipped to `clipnorm`,
+    fits one batch, and returns {player: the largest distance a variable moved}.
+
+    Each variable moves by learning_rate * its clipped gradient, so at most
+    learning_rate * clipnorm.
+    """
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate),
+                  adversary_optimizer=keras.optimizers.SGD(learning_rate), clipnorm=clipnorm)
+    before = {name: [np.asarray(v) for v in variables]
+              for name, variables in model.player_variables.items()}
+    model.fit(binary_images(16), batch_size=16, epochs=1, verbose=0)
+    return {name: max(np.linalg.norm(np.asarray(v) - b) for v, b in zip(variables, before[name]))
+            for name, variables in model.player_variables.items()}
+
+
 def binary_images(n, shape=TINY_SHAPE, seed=0):
     return (np.random.default_rng(seed).random((n,) + shape) > 0.5).astype("float32")
 
