@@ -89,6 +89,34 @@ def test_reported_metrics_are_means_over_the_global_batch(mirrored):
     np.testing.assert_allclose(two, one, rtol=1e-5)
 
 
+class BatchLogs(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.logs = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.logs.append({name: float(value) for name, value in logs.items()})
+
+
+def test_per_batch_logs_are_means_over_the_global_batch(mirrored):
+    # What a progress bar or a per-step callback sees during fit: the running mean
+    # over the global batches so far, not one replica's nor a mean of the replicas'
+    # means (the last batch of 7 splits unevenly, 4 + 3).
+    x = binary_images(23)
+    keras.utils.set_random_seed(7)
+    with mirrored.scope():
+        model = tiny_vae()
+        model.compile(optimizer=keras.optimizers.SGD(0.0))  # the weights stay put
+        per_example = model.compute_terms(x)["kl"].numpy()
+        clock = BatchLogs()
+        model.fit(x, batch_size=16, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
+    # Replica 0 holds rows 0-7 and 16-19, replica 1 rows 8-15 and 20-22.
+    replica_0 = np.concatenate([per_example[:8], per_example[16:20]])
+    replica_1 = np.concatenate([per_example[8:16], per_example[20:]])
+    assert abs(0.5 * (replica_0.mean() + replica_1.mean()) - per_example.mean()) > 1e-3
+    np.testing.assert_allclose(clock.logs[0]["kl"], per_example[:16].mean(), rtol=1e-5)
+    np.testing.assert_allclose(clock.logs[1]["kl"], per_example.mean(), rtol=1e-5)
+
+
 def target_log_prob(z):
     """A correlated Gaussian around (1, -2): far from q's start, so the moments matter."""
     u = z - tf.constant([1.0, -2.0])
