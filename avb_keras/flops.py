@@ -109,7 +109,6 @@ def graph_flops(model, batch_size):
     runs) and sums TensorFlow's FLOP statistics over the matrix ops that the
     step's outputs and side effects (variable updates) depend on.
     """
-    model.build_optimizers()
     spec = tf.TensorSpec((batch_size,) + tuple(model.data_shape), tf.float32)
     graph = tf.function(model.train_step).get_concrete_function(spec).graph
     live, stack = set(), [t.op for t in graph.outputs] + list(graph.control_outputs)

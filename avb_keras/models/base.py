@@ -93,29 +93,22 @@ class PlayerModel(keras.Model):
         `LossScaleOptimizer` scales it further, unscales the gradients and
         skips the step (halving its scale) when they overflow.
         """
-        if not optimizer.built:
-            # Built before `scale_loss`, which would otherwise trace its initial
-            # scale as a constant rather than read the dynamic scale.
-            optimizer.build(variables)
+        # (`compile` built the optimizer, so `scale_loss` reads the dynamic scale.)
         with tape:
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled_loss = optimizer.scale_loss(loss / replicas)
+            scaled_loss = optimizer.scale_loss(loss / distribute.num_replicas())
         gradients = tape.gradient(scaled_loss, variables)
         # Count updates whose loss or gradient is not finite, per player (a scalar
         # reduction per step); `callbacks.DivergenceGuard` stops training on the first.
-        counts = self._health.counts
-        name = self.player_name(optimizer)
-        if name in counts:
-            gradients_finite = tf.math.is_finite(
-                tf.linalg.global_norm([g for g in gradients if g is not None]))
-            if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-                # An overflow of the scaled gradients is a skipped step, not divergence;
-                # only at a scale <= 1 can scaling no longer explain it.
-                gradients_finite = tf.math.logical_or(gradients_finite,
-                                                      optimizer.dynamic_scale > 1.0)
-            finite = tf.math.logical_and(tf.reduce_all(tf.math.is_finite(loss)),
-                                         gradients_finite)
-            counts[name].assign_add(1.0 - tf.cast(finite, tf.float32))
+        gradients_finite = tf.math.is_finite(
+            tf.linalg.global_norm([g for g in gradients if g is not None]))
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            # An overflow of the scaled gradients is a skipped step, not divergence;
+            # only at a scale <= 1 can scaling no longer explain it.
+            gradients_finite = tf.math.logical_or(gradients_finite,
+                                                  optimizer.dynamic_scale > 1.0)
+        finite = tf.math.logical_and(tf.reduce_all(tf.math.is_finite(loss)), gradients_finite)
+        self._health.counts[self.player_name(optimizer)].assign_add(
+            1.0 - tf.cast(finite, tf.float32))
         optimizer.apply(gradients, variables)
 
     def player_name(self, optimizer):
