@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from avb_keras.models.base import seed_state_variables
+from avb_keras.seeding import seed_state_variables
 
 
 def save_atomic(model, path):

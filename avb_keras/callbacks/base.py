@@ -10,14 +10,13 @@ number of adversary updates per step. All callbacks given the same `log_dir`
 share one `tf.summary` writer, hence one event file per run directory.
 """
 
-import contextlib
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from avb_keras.models.base import seed_state_variables
+from avb_keras.seeding import unchanged_random_state  # noqa: F401  (the callbacks' import)
 
 _WRITERS = {}
 
@@ -98,18 +97,3 @@ class SummaryCallback(keras.callbacks.Callback):
         self.writer.flush()
 
 
-@contextlib.contextmanager
-def unchanged_random_state(model):
-    """Runs the block, then restores every seed generator of `model`.
-
-    Monitoring draws noise from the model's own samplers (the same code path
-    as training); restoring their states keeps the training run identical to
-    one without monitoring.
-    """
-    states = seed_state_variables(model)
-    saved = [v.numpy() for v in states]
-    try:
-        yield
-    finally:
-        for variable, value in zip(states, saved):
-            variable.assign(value)

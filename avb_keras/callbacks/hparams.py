@@ -13,7 +13,7 @@ import numbers
 from tensorboard.plugins.hparams import api as hp
 
 from avb_keras.callbacks.base import SummaryCallback
-from avb_keras.models.base import player_of
+from avb_keras.models.players import player_of
 
 #: Config entries that say nothing about the experiment.
 _SKIPPED = ("name", "trainable", "dtype")
