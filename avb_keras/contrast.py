@@ -1,22 +1,26 @@
-"""Adaptive Contrast: the math shared by every model that uses it.
+"""Adaptive Contrast: the Gaussian r(z|x) with the moments of q, and z~.
 
 Plain AVB asks the adversary T(x, z) for log q(z|x) - log p(z), a large number
 when q and the prior are far apart, which a classifier estimates poorly.
 Adaptive Contrast (Mescheder et al. 2017, section 3.3) contrasts q with an
 auxiliary Gaussian r(z|x) that has q's first two moments instead:
 
-    r(z|x) = N(z; mu(x), diag(sigma(x)^2))
+    r(z|x) = N(z; mu(x), Sigma(x))
     ELBO   = -KL(q(z|x), r(z|x)) + E_q[ -log r(z|x) + log p(z) + log p(x|z) ]
 
-With the normalized latent z~ = (z - mu(x)) / sigma(x),
+With the normalized latent z~ = L(x)^-1 (z - mu(x)), L L^T = Sigma,
 
-    KL(q(z|x), r(z|x)) = KL(q~(z~|x), N(0, I)),
+    KL(q(z|x), r(z|x)) = KL(q~(z~|x), N(0, I))
 
-so the adversary separates (x, z~) with z~ from the encoder from (x, z~) with
-z~ ~ N(0, I), and at its optimum T*(x, z~) = log q~(z~|x) - log N(z~; 0, I).
-mu and sigma are constants for the gradient (`tf.stop_gradient`), and sigma is
-floored as sqrt(var + 1e-4), as in the authors' code. Without Adaptive
-Contrast, r is the prior (mu = 0, sigma = 1) and everything reduces to AVB.
+(any invertible affine map leaves the KL unchanged), so the adversary separates
+(x, z~) with z~ from the encoder from (x, z~) with z~ ~ N(0, I); at its optimum
+T*(x, z~) = log q~(z~|x) - log N(z~; 0, I).
+
+The paper takes Sigma diagonal, sigma = sqrt(var + 1e-4) (`covariance="diagonal"`);
+`covariance="full"` (beyond the paper) keeps the correlations of q's
+dimensions out of the adversary's task: Sigma + 1e-4 I, Cholesky factor L.
+mu and Sigma are constants for the gradient (`tf.stop_gradient`). Without
+Adaptive Contrast, r is the prior and everything reduces to AVB.
 """
 
 import tensorflow as tf
@@ -24,18 +28,21 @@ import tensorflow_probability as tfp
 
 tfd = tfp.distributions
 
-#: Added to the variance before the square root: sigma = sqrt(var + VARIANCE_FLOOR).
+#: Added to the variance (the covariance's diagonal): sigma = sqrt(var + VARIANCE_FLOOR).
 VARIANCE_FLOOR = 1e-4
+#: The kinds of r(z|x): a diagonal or a full covariance.
+COVARIANCES = ("diagonal", "full")
 
 
-def standard_normal(latent_dim, dtype="float32"):
-    """N(0, I) over `latent_dim` dimensions, the prior p(z) of every model."""
-    zeros = tf.zeros([latent_dim], dtype=dtype)
-    return tfd.Independent(tfd.Normal(zeros, tf.ones_like(zeros)), 1)
+def check_covariance(covariance):
+    """`covariance` if it is "diagonal" or "full", else a ValueError naming both."""
+    if covariance not in COVARIANCES:
+        raise ValueError(f"covariance must be 'diagonal' or 'full'; got {covariance!r}.")
+    return covariance
 
 
 def auxiliary_gaussian(mean, variance):
-    """r(z|x) = N(mean, variance + floor), with the moments held constant.
+    """r(z|x) = N(mean, diag(variance + floor)), with the moments held constant.
 
     Args:
       mean: [..., latent_dim] estimate of E_q[z | x].
@@ -49,16 +56,55 @@ def auxiliary_gaussian(mean, variance):
     return tfd.Independent(tfd.Normal(mean, stddev), 1)
 
 
-def monte_carlo_moments(samples):
-    """Per-example moments of q from K samples, shaped [K, batch, latent_dim].
+def full_auxiliary_gaussian(mean, covariance):
+    """r(z|x) = N(mean, covariance + floor * I), with the moments held constant.
 
-    Works for any black-box sampler; returns (mean, variance) over the K axis.
+    Args:
+      mean: [..., latent_dim] estimate of E_q[z | x].
+      covariance: [..., latent_dim, latent_dim] estimate of Cov_q[z | x].
+
+    Returns:
+      A `tfd.MultivariateNormalTriL` whose scale is the Cholesky factor L.
+    """
+    covariance = tf.stop_gradient(covariance)
+    jitter = VARIANCE_FLOOR * tf.eye(tf.shape(covariance)[-1], dtype=covariance.dtype)
+    scale_tril = tf.linalg.cholesky(covariance + jitter)
+    return tfd.MultivariateNormalTriL(tf.stop_gradient(mean), scale_tril)
+
+
+def gaussian(moments, covariance="diagonal"):
+    """r(z|x) from a dict of moments: "mean" and "variance", or "covariance" when full."""
+    if check_covariance(covariance) == "full":
+        return full_auxiliary_gaussian(moments["mean"], moments["covariance"])
+    return auxiliary_gaussian(moments["mean"], moments["variance"])
+
+
+def monte_carlo_moments(samples, covariance="diagonal"):
+    """Per-example moments of q from K samples shaped [K, batch, latent_dim].
+
+    Returns {"mean", "variance"} over the K axis (the 1/K estimate), and with
+    `covariance="full"` also "covariance" [batch, d, d]. With K <= d the
+    sample covariance is singular; it is then shrunk toward its diagonal,
+
+        Sigma = (1 - lambda) S + lambda diag(S),   lambda = max(0, (d + 1 - K) / d),
+
+    so lambda = 0 once K >= d + 1 (S has full rank) and lambda -> 1 as K -> 1.
     """
     mean = tf.reduce_mean(samples, axis=0)
-    variance = tf.reduce_mean(tf.square(samples - mean), axis=0)
-    return mean, variance
+    centred = samples - mean
+    moments = {"mean": mean, "variance": tf.reduce_mean(tf.square(centred), axis=0)}
+    if check_covariance(covariance) == "full":
+        k, d = samples.shape[0], samples.shape[-1]
+        shrinkage = max(0.0, (d + 1 - k) / d)
+        sample_covariance = tf.einsum("kbi,kbj->bij", centred, centred) / k
+        moments["covariance"] = ((1.0 - shrinkage) * sample_covariance
+                                 + shrinkage * tf.linalg.diag(moments["variance"]))
+    return moments
 
 
-def normalize(z, contrast):
-    """z~ = (z - mu(x)) / sigma(x) for the contrast distribution r(z|x)."""
-    return (z - contrast.mean()) / contrast.stddev()
+def normalize(z, r):
+    """z~ = L^-1 (z - mu): (z - mu) / sigma for a diagonal r, a triangular solve for a full one."""
+    if isinstance(r, tfd.MultivariateNormalTriL):
+        centred = (z - r.loc)[..., None]
+        return tf.linalg.triangular_solve(r.scale.to_dense(), centred, lower=True)[..., 0]
+    return (z - r.mean()) / r.stddev()

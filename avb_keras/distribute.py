@@ -162,21 +162,27 @@ def replica_share(global_batch):
     return tf.gather(shares, tf.distribute.get_replica_context().replica_id_in_sync_group)
 
 
-def global_moments(samples):
-    """Mean and variance over axis 0 of the global batch, held constant for gradients.
+def global_moments(samples, covariance="diagonal"):
+    """The moments over axis 0 of the global batch, held constant for gradients.
 
     Each replica holds n_r rows z_ri of the global batch; the sums are
     all-reduced across replicas (two passes, for accuracy):
 
         n = sum_r n_r,   mu = sum_ri z_ri / n,   sigma^2 = sum_ri (z_ri - mu)^2 / n
+        Sigma = sum_ri (z_ri - mu)(z_ri - mu)^T / n     (covariance="full")
 
-    With one replica these are the moments of `samples` itself.
+    With one replica these are the moments of `samples` itself. Returns
+    {"mean", "variance"[, "covariance"]}, as `contrast.monte_carlo_moments`.
     """
     samples = tf.stop_gradient(samples)
     n = replica_sum(tf.cast(tf.shape(samples)[0], samples.dtype))
     mean = replica_sum(tf.reduce_sum(samples, axis=0)) / n
-    variance = replica_sum(tf.reduce_sum(tf.square(samples - mean), axis=0)) / n
-    return mean, variance
+    centred = samples - mean
+    moments = {"mean": mean,
+               "variance": replica_sum(tf.reduce_sum(tf.square(centred), axis=0)) / n}
+    if covariance == "full":
+        moments["covariance"] = replica_sum(tf.einsum("ni,nj->ij", centred, centred)) / n
+    return moments
 
 
 def check_workers_agree(strategy, values, what):

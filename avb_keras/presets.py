@@ -35,8 +35,9 @@ class Preset:
     num_basis: int = 16
     #: K, the encoder samples per x for Monte Carlo moments (implicit encoder with AC).
     moment_samples: int = 16
-    #: AVB's encoder with Adaptive Contrast: "moment" (analytic moments) or "implicit" (Monte Carlo).
-    contrast_encoder: str = "moment"
+    #: AVB's encoder with Adaptive Contrast: "moment" (analytic moments) or "implicit"
+    #: (Monte Carlo); without Adaptive Contrast AVB's encoder is always "implicit".
+    encoder_type: str = "moment"
     batch_size: int = 128
     epochs: int = 10
     likelihood: str = "bernoulli"
@@ -50,7 +51,7 @@ PRESETS = {
         dataset="four_frames", data_shape=(2, 2, 1), latent_dim=2,
         hidden_units=(64, 64, 64), adversary_units=(64, 64, 64), inner_dim=64, noise_dim=64,
         learning_rate=1e-3, adversary_learning_rate=1e-3, adversary_steps=2,
-        contrast_encoder="implicit", moment_samples=8, batch_size=512, epochs=125),
+        encoder_type="implicit", moment_samples=8, batch_size=512, epochs=125),
     "mnist_mlp": Preset(
         description="Fast MLPs for binarized MNIST (2x512), latent 32; the paper's "
                     "learning rates for the Adaptive Contrast runs.",
@@ -76,9 +77,9 @@ def get(name):
 
 
 def default_optimizer(preset_name, role):
-    """Adam(beta_1 = 0.5) at the preset's rate for `role` ("optimizer" or
-    "adversary_optimizer"); the mnist_conv rates when there is no preset."""
-    preset = get(preset_name or "mnist_conv")
+    """Adam(beta_1 = 0.5) at preset `preset_name`'s rate for `role` ("optimizer" or
+    "adversary_optimizer")."""
+    preset = get(preset_name)
     rate = preset.adversary_learning_rate if role == "adversary_optimizer" else preset.learning_rate
     return keras.optimizers.Adam(learning_rate=rate, beta_1=0.5)
 
@@ -90,7 +91,7 @@ def model_kwargs(family, name, latent_dim=None, seed=None, encoder_type=None, **
       latent_dim: overrides the preset's latent size.
       seed: seeds every noise source and the model's own sampling.
       encoder_type: AVB only; "implicit" or "moment". Default: the preset's
-        `contrast_encoder` with Adaptive Contrast, "implicit" without.
+        `encoder_type` with Adaptive Contrast, "implicit" without.
       **overrides: passed to the model's constructor.
     """
     p = get(name)
@@ -108,7 +109,7 @@ def model_kwargs(family, name, latent_dim=None, seed=None, encoder_type=None, **
         kwargs["encoder"] = networks.gaussian_encoder(p.data_shape, d, **trunk)
     elif family == "avb":
         contrast = overrides.get("adaptive_contrast", True)
-        encoder_type = encoder_type or (p.contrast_encoder if contrast else "implicit")
+        encoder_type = encoder_type or (p.encoder_type if contrast else "implicit")
         if encoder_type == "moment":
             kwargs["encoder"] = networks.moment_encoder(
                 p.data_shape, d, num_basis=p.num_basis, seed=seed, **trunk)

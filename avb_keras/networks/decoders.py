@@ -8,14 +8,14 @@ import math
 
 import keras
 
+from avb_keras.networks.layers import mlp
+
 
 def mlp_decoder(latent_dim, data_shape, hidden_units=(256, 256), activation="elu",
                 name="decoder"):
     """params(z) = reshape(W_out MLP(z) + b_out, data_shape)."""
     z = keras.Input(shape=(latent_dim,), name="z")
-    h = z
-    for k, units in enumerate(hidden_units, start=1):
-        h = keras.layers.Dense(units, activation=activation, name=f"hidden_{k}")(h)
+    h = mlp(z, hidden_units, activation)
     params = keras.layers.Dense(math.prod(data_shape), name="params")(h)
     params = keras.layers.Reshape(tuple(data_shape))(params)
     return keras.Model(z, params, name=name)
@@ -37,9 +37,7 @@ def conv_decoder(latent_dim, data_shape, hidden_units=(512,), conv_filters=(64, 
         )
     base = (height // scale, width // scale, conv_filters[0])
     z = keras.Input(shape=(latent_dim,), name="z")
-    h = z
-    for k, units in enumerate(hidden_units, start=1):
-        h = keras.layers.Dense(units, activation=activation, name=f"hidden_{k}")(h)
+    h = mlp(z, hidden_units, activation)
     h = keras.layers.Dense(math.prod(base), activation=activation)(h)
     h = keras.layers.Reshape(base)(h)
     for filters in conv_filters:

@@ -5,7 +5,8 @@
   through a learned linear map, as in the paper's encoders. q(z|x) has no
   density; returns z.
 - `moment_encoder`: the authors' structured sampler for Adaptive Contrast,
-  z = a_0(x) + sum_i a_i(x) v_i(eps_i); returns {"z", "mean", "variance"}.
+  z = a_0(x) + sum_i a_i(x) v_i(eps_i); returns {"z", "mean", "variance",
+  "covariance"}.
 - `gaussian_encoder`: the VAE's q(z|x) = N(mean(x), stddev(x)^2); returns
   {"mean", "stddev"}.
 - `noise_sampler`: an unconditional sampler z = f(eps), the variational
@@ -14,7 +15,8 @@
 
 import keras
 
-from avb_keras.networks.layers import MomentSampler, StandardNormalNoise, seed_offset, x_features
+from avb_keras.networks.layers import (MomentSampler, StandardNormalNoise, mlp, seed_offset,
+                                       x_features)
 
 
 @keras.saving.register_keras_serializable(package="avb_keras")
@@ -58,27 +60,24 @@ def moment_encoder(data_shape, latent_dim, hidden_units=(256, 256), num_basis=16
         a_i(x) = ELU(W_i h(x) + b_i - 5) + 1 > 0
     """
     x = keras.Input(shape=tuple(data_shape), name="x")
-    h = x_features(x, conv_filters, activation)
-    for k, units in enumerate(hidden_units, start=1):
-        h = keras.layers.Dense(units, activation=activation, name=f"hidden_{k}")(h)
+    h = mlp(x_features(x, conv_filters, activation), hidden_units, activation)
     a0 = keras.layers.Dense(latent_dim, name="a_0")(h)
     a = keras.layers.Dense(num_basis * latent_dim, name="a")(h)
     a = keras.layers.Activation(_shifted_elu, name="positive")(a)
     a = keras.layers.Reshape((num_basis, latent_dim))(a)
     # float32 under a mixed policy too: z - mean cancels to O(sigma), which starts ~e^-5.
-    z, mean, variance = MomentSampler(num_basis, latent_dim, noise_dim, basis_units,
-                                      activation, seed=seed, dtype="float32",
-                                      name="moments")([a0, a])
-    return keras.Model(x, {"z": z, "mean": mean, "variance": variance}, name=name)
+    z, mean, variance, covariance = MomentSampler(
+        num_basis, latent_dim, noise_dim, basis_units, activation, seed=seed, dtype="float32",
+        name="moments")([a0, a])
+    return keras.Model(x, {"z": z, "mean": mean, "variance": variance, "covariance": covariance},
+                       name=name)
 
 
 def gaussian_encoder(data_shape, latent_dim, hidden_units=(256, 256), activation="elu",
                      conv_filters=(), name="encoder"):
     """q(z|x) = N(mean(x), stddev(x)^2), stddev = softplus(.) + 1e-6."""
     x = keras.Input(shape=tuple(data_shape), name="x")
-    h = x_features(x, conv_filters, activation)
-    for k, units in enumerate(hidden_units, start=1):
-        h = keras.layers.Dense(units, activation=activation, name=f"hidden_{k}")(h)
+    h = mlp(x_features(x, conv_filters, activation), hidden_units, activation)
     mean = keras.layers.Dense(latent_dim, name="mean")(h)
     stddev = keras.layers.Dense(latent_dim, name="stddev_raw")(h)
     stddev = keras.layers.Activation(_positive_scale, name="stddev")(stddev)
@@ -92,8 +91,6 @@ def noise_sampler(dim, noise_dim=None, hidden_units=(256, 256), activation="elu"
         h_k = act(W_k h_{k-1} + b_k),  h_0 = eps;   z = W_out h_K + b_out
     """
     eps = keras.Input(shape=(int(noise_dim or dim),), name="eps")
-    h = eps
-    for k, units in enumerate(hidden_units, start=1):
-        h = keras.layers.Dense(units, activation=activation, name=f"hidden_{k}")(h)
+    h = mlp(eps, hidden_units, activation)
     z = keras.layers.Dense(int(dim), name="z")(h)
     return keras.Model(eps, z, name=name)

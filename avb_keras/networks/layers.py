@@ -45,9 +45,10 @@ class MomentSampler(keras.layers.Layer):
     the moments of q in closed form:
 
         mu(x)      = a_0(x) + sum_i a_i(x) * E[v_i]
-        sigma(x)^2 = sum_i a_i(x)^2 * Var[v_i]
+        Sigma(x)   = sum_i diag(a_i(x)) Cov[v_i] diag(a_i(x))      (the v_i are independent)
+        sigma(x)^2 = diag Sigma(x) = sum_i a_i(x)^2 * Var[v_i]
 
-    Inputs: (a_0 [batch, d], a [batch, m, d]). Returns (z, mu, sigma^2).
+    Inputs: (a_0 [batch, d], a [batch, m, d]). Returns (z, mu, sigma^2, Sigma).
     """
 
     def __init__(self, num_basis, latent_dim, noise_dim=None, hidden_units=(64,),
@@ -86,14 +87,17 @@ class MomentSampler(keras.layers.Layer):
                 v = self.activation(v)
         z = a0 + tf.reduce_sum(a * v, axis=1)
         v_mean = tf.reduce_mean(v, axis=0)
-        v_variance = tf.reduce_mean(tf.square(v - v_mean), axis=0)
+        v_centred = v - v_mean
+        v_covariance = tf.einsum("bmi,bmj->mij", v_centred, v_centred) / tf.cast(
+            batch, v.dtype)
         mean = a0 + tf.reduce_sum(a * v_mean, axis=1)
-        variance = tf.reduce_sum(tf.square(a) * v_variance, axis=1)
-        return z, mean, variance
+        variance = tf.reduce_sum(tf.square(a) * tf.linalg.diag_part(v_covariance), axis=1)
+        covariance = tf.einsum("bmi,bmj,mij->bij", a, a, v_covariance)
+        return z, mean, variance, covariance
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape[0])
-        return shape, shape, shape
+        return shape, shape, shape, shape + (shape[-1],)
 
     def get_config(self):
         config = super().get_config()
@@ -112,6 +116,13 @@ def conv_stack(filters, activation, kernel_size=5):
 def apply(layers, h):
     for layer in layers:
         h = layer(h)
+    return h
+
+
+def mlp(h, hidden_units, activation):
+    """The MLP trunk of every network: h_k = act(W_k h_{k-1} + b_k), layers "hidden_k"."""
+    for k, units in enumerate(hidden_units, start=1):
+        h = keras.layers.Dense(units, activation=activation, name=f"hidden_{k}")(h)
     return h
 
 
