@@ -64,7 +64,8 @@ def test_three_x_rule_bounds_the_executed_work(make, low, high):
     assert low <= ratio <= high
 
 
-def test_monte_carlo_moments_add_k_minus_one_encoder_passes():
+def test_monte_carlo_moments_add_k_encoder_passes():
+    """K draws apart from z: K + 1 encoder passes per step."""
     with_k = {}
     for k in (2, 6):
         model = tiny_avb(moment_samples=k)

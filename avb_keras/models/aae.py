@@ -1,7 +1,8 @@
 """The adversarial autoencoder (Makhzani et al. 2016), as the AVB paper frames it.
 
-AVB with an adversary that sees z alone. A discriminator T(z) separates
-encoder samples z ~ q(z|x), x ~ data, from prior samples z ~ p(z):
+The adversarial game of AVB with an adversary that sees z alone. A
+discriminator T(z) separates encoder samples z ~ q(z|x), x ~ data, from prior
+samples z ~ p(z):
 
     adversary:  max_T  E_{x, z~q(z|x)} log sigmoid(T(z)) + E_{z~p(z)} log(1 - sigmoid(T(z)))
     optimum:    T*(z) = log q(z) - log p(z),   q(z) = E_x q(z|x)  (the aggregate posterior)
@@ -11,19 +12,15 @@ So the reported `kl` is T(z), an estimate of KL(q(z) || p(z)) for the aggregate
 posterior, which is at most the mean of KL(q(z|x) || p(z)) that a VAE or AVB
 reports: the AAE's `elbo` is not a bound on log p(x) (Mescheder et al. 2017,
 section 6). Use AIS (`avb_keras.evaluation`) to compare likelihoods.
-
-Everything but the adversary's input is AVB's (plain, without Adaptive
-Contrast): the training step, metrics, optimizers and serialization.
 """
 
 import keras
-import tensorflow as tf
 
-from avb_keras.models.avb import AVB
+from avb_keras.models.adversarial import AdversarialLatentModel
 
 
 @keras.saving.register_keras_serializable(package="avb_keras")
-class AAE(AVB):
+class AAE(AdversarialLatentModel):
     """Adversarial autoencoder: an implicit encoder regularized by a discriminator on z.
 
     Args:
@@ -36,20 +33,14 @@ class AAE(AVB):
     """
 
     preset_family = "aae"
+    adversary_sees_x = False
 
     def __init__(self, encoder, decoder, adversary, likelihood="bernoulli", adversary_steps=1,
-                 **kwargs):
-        super().__init__(encoder, decoder, adversary, likelihood, adaptive_contrast=False,
-                         adversary_steps=adversary_steps, **kwargs)
+                 preset=None, seed=None, **kwargs):
+        super().__init__(encoder, decoder, adversary, likelihood, adversary_steps,
+                         preset=preset, seed=seed, **kwargs)
+        self.build()
 
-    def adversary_logits(self, x, z, r):
-        """T on z from q (aggregate over the batch's x) and on z ~ p(z); x is not seen."""
-        z_prior = keras.random.normal(tf.shape(z), seed=self.seed_generator, dtype=z.dtype)
-        t_q, t_p = tf.unstack(self.to_density_dtype(self.adversary(tf.stack([z, z_prior]))))
-        return t_q, t_p
-
-    def get_config(self):
-        config = super().get_config()
-        for name in ("adaptive_contrast", "moment_estimator", "moment_samples"):
-            del config[name]
-        return config
+    def posterior_sample(self, x):
+        """z ~ q(z|x), contrasted with the prior (T on z aggregates over the batch's x)."""
+        return self.encode(x), self.prior

@@ -1,6 +1,7 @@
 """AVB for black-box variational inference of an unnormalized posterior.
 
-Section 3 of Mescheder et al. (2017) without a decoder: the target is a fixed
+Section 3 of Mescheder et al. (2017) without a decoder (the game itself is
+`models.adversarial`): the target is a fixed
 unnormalized density p~(z) (a posterior p(z | data) up to its evidence), the
 variational family is an implicit sampler z = f(eps), and an adversary T(z)
 estimates the intractable log q(z). With Adaptive Contrast (the default) the
@@ -37,9 +38,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from avb_keras import contrast, distribute, networks
-from avb_keras.models.avb import adversary_accuracy, adversary_loss
-from avb_keras.models.base import PlayerModel
+from avb_keras import contrast, distribute, networks, priors
+from avb_keras.models.adversarial import ADVERSARY_METRICS, AdversarialGame, adversary_metrics
+from avb_keras.models.avb import contrast_kind
+from avb_keras.models.players import serialize
 
 tfd = tfp.distributions
 
@@ -103,7 +105,7 @@ class Target:
 
 
 @keras.saving.register_keras_serializable(package="avb_keras")
-class AdversarialVI(PlayerModel):
+class AdversarialVI(AdversarialGame):
     """Adversarial variational inference of an unnormalized posterior (no decoder).
 
     Args:
@@ -113,8 +115,9 @@ class AdversarialVI(PlayerModel):
         `networks.LatentAdversary`.
       target: see `Target`; may be set later (`model.target = ...`), e.g. after
         loading a saved model, since a Python function is not serialized.
-      adaptive_contrast: contrast q with N(mu, sigma^2) (moments of q over the
-        minibatch) rather than with N(0, I).
+      adaptive_contrast: contrast q with N(mu, Sigma) (moments of q over the
+        minibatch) rather than with N(0, I): True or "diagonal" (the paper's),
+        "full" (a full covariance), or False.
       adversary_steps: adversary updates per primal update (default 2, as the
         paper's toy and Eight Schools experiments).
       batch_size: samples of q per step (the paper: 512); under a strategy the
@@ -125,26 +128,25 @@ class AdversarialVI(PlayerModel):
     given is only a step counter), then draw `sample(n)`.
     """
 
-    metric_names = ("loss", "elbo", "adversary_loss", "adversary_accuracy")
-    network_names = ("sampler", "adversary")
-    optimizer_names = ("optimizer", "adversary_optimizer")
+    metric_names = ("loss", "elbo") + ADVERSARY_METRICS
+    adversary_sees_x = False
+    #: Adam(beta_1 = 0.5) rates: a faster adversary keeps T near its optimum while q
+    #: moves; `tests/test_adversarial_vi.py` checks q's moments at these rates.
+    learning_rates = {"optimizer": 3e-4, "adversary_optimizer": 1e-3}
 
     def __init__(self, sampler, adversary, target=None, adaptive_contrast=True,
-                 adversary_steps=2, batch_size=512, **kwargs):
-        super().__init__(**kwargs)
+                 adversary_steps=2, batch_size=512, preset=None, seed=None, **kwargs):
+        super().__init__(preset=preset, seed=seed, **kwargs)
         # Layers.
         self.sampler = sampler
-        self.adversary = adversary
+        self.set_adversary(adversary, adversary_steps)
         # Config.
         self.noise_dim = int(sampler.input_shape[-1])
         self.dim = int(sampler.output_shape[-1])
-        if int(adversary_steps) < 1:
-            raise ValueError(f"adversary_steps must be >= 1; got {adversary_steps}.")
         if int(batch_size) < 2:
             raise ValueError(f"batch_size must be >= 2 (the moments of q are estimated "
                              f"over it); got {batch_size}.")
-        self.adaptive_contrast = bool(adaptive_contrast)
-        self.adversary_steps = int(adversary_steps)
+        self.adaptive_contrast = contrast_kind(adaptive_contrast)
         self.batch_size = int(batch_size)
         self.target = target
         self.build()
@@ -174,20 +176,12 @@ class AdversarialVI(PlayerModel):
 
     def build(self, input_shape=None):
         self.adversary(self.sampler(tf.zeros((2, self.noise_dim))))
-
-    def default_optimizer(self, name):
-        """Adam(beta_1 = 0.5): 3e-4 for the sampler, 1e-3 for the adversary.
-
-        A faster adversary keeps T near its optimum while q moves;
-        `tests/test_adversarial_vi.py` checks q's moments at these rates.
-        """
-        rate = 1e-3 if name == "adversary_optimizer" else 3e-4
-        return keras.optimizers.Adam(learning_rate=rate, beta_1=0.5)
+        self.built = True
 
     @property
-    def player_variables(self):
-        return {"optimizer": self.sampler.trainable_variables,
-                "adversary_optimizer": self.adversary.trainable_variables}
+    def primal_variables(self):
+        """What the primal `optimizer` trains: the sampler."""
+        return self.sampler.trainable_variables
 
     # ------------------------------------------------------------------ the math
 
@@ -198,41 +192,48 @@ class AdversarialVI(PlayerModel):
             return keras.random.normal((int(n), dim), seed=seed)
         return distribute.replica_share(keras.random.normal((self.batch_size, dim), seed=seed))
 
-    def posterior_sample(self, n=None, seed=None):
+    def contrast_noise(self, shape, dtype):
+        """z~ ~ N(0, I): this replica's share of one global draw, like the q-samples."""
+        return tf.cast(self.noise(self.dim), dtype)
+
+    def posterior_sample(self, x=None, n=None, seed=None):
         """Unconstrained samples z = f(eps) of q, and the contrast r(z).
 
         n = None: this replica's share of the training batch, with the moments
-        of the global batch; else n samples and their own moments.
+        of the global batch; else n samples and their own moments. `x` is
+        unused (there are no data).
         """
         z = self.to_density_dtype(self.sampler(self.noise(self.noise_dim, n, seed)))
         if not self.adaptive_contrast:
-            return z, contrast.standard_normal(self.dim, z.dtype)
-        moments = (distribute.global_moments(z) if n is None
-                   else contrast.monte_carlo_moments(z))
-        return z, contrast.auxiliary_gaussian(*moments)
+            return z, priors.standard_normal(self.dim, z.dtype)
+        covariance = self.adaptive_contrast
+        if n is None:
+            moments = distribute.global_moments(z, covariance)
+        else:
+            moments = contrast.monte_carlo_moments(z[:, None], covariance)
+            moments = {key: value[0] for key, value in moments.items()}
+        return z, contrast.gaussian(moments, covariance)
 
-    def adversary_logits(self, z, r):
-        """T on z~ = (z - mu) / sigma with z from q, and on z~ ~ N(0, I)."""
-        z_tilde = contrast.normalize(z, r)
-        z_prior = tf.cast(self.noise(self.dim), z_tilde.dtype)
-        t_q, t_p = tf.unstack(self.to_density_dtype(self.adversary(tf.stack([z_tilde, z_prior]))))
-        return t_q, t_p
+    def train_inputs(self, data):
+        return None  # no data: the sampler draws its own noise
 
-    def compute_terms(self):
+    def compute_terms(self, x=None):
+        """elbo = log p~(z) - log r(z) - T(z~): log q(z) = log r(z) + [log q - log r], T
+        estimating the bracket."""
         z, r = self.posterior_sample()
-        t_q, t_p = self.adversary_logits(z, r)
-        # log q(z) = log r(z) + [log q(z) - log r(z)], the bracket estimated by T.
+        t_q, t_p = self.adversary_logits(None, z, r)
         elbo = self._require_target().log_prob(z) - r.log_prob(z) - t_q
         return {"elbo": elbo, "t_q": t_q, "t_p": t_p}
 
+    def primal_loss(self, terms):
+        return -terms["elbo"]
+
     def metric_values(self, terms):
-        return {"loss": -terms["elbo"], "elbo": terms["elbo"],
-                "adversary_loss": adversary_loss(terms["t_q"], terms["t_p"]),
-                "adversary_accuracy": adversary_accuracy(terms["t_q"], terms["t_p"])}
+        return {"loss": -terms["elbo"], "elbo": terms["elbo"], **adversary_metrics(terms)}
 
     def sample(self, n, seed=None):
         """n posterior samples in the target's own form (a structure for a JointDistribution)."""
-        z, _ = self.posterior_sample(int(n), seed)
+        z, _ = self.posterior_sample(n=int(n), seed=seed)
         return self.target.constrain(z) if self.target is not None else z
 
     def call(self, eps):
@@ -240,27 +241,6 @@ class AdversarialVI(PlayerModel):
         return self.sampler(eps)
 
     # ------------------------------------------------------------------ training
-
-    def adversary_step(self):
-        """One update of T alone, on fresh samples."""
-        z, r = self.posterior_sample()
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(adversary_loss(*self.adversary_logits(z, r)))
-        self.apply_gradients(self.adversary_optimizer, tape, loss,
-                             self.adversary.trainable_variables)
-
-    def train_step(self, data):
-        for _ in range(self.adversary_steps - 1):
-            self.adversary_step()
-        with tf.GradientTape() as primal_tape, tf.GradientTape() as adversary_tape:
-            terms = self.compute_terms()
-            primal_loss = -tf.reduce_mean(terms["elbo"])
-            t_loss = tf.reduce_mean(adversary_loss(terms["t_q"], terms["t_p"]))
-        self.apply_gradients(self.optimizer, primal_tape, primal_loss,
-                             self.sampler.trainable_variables)
-        self.apply_gradients(self.adversary_optimizer, adversary_tape, t_loss,
-                             self.adversary.trainable_variables)
-        return self.update_metrics(terms)
 
     def test_step(self, data):
         return self.update_metrics(self.compute_terms())
@@ -298,6 +278,7 @@ class AdversarialVI(PlayerModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(adaptive_contrast=self.adaptive_contrast,
+        config.update(sampler=serialize(self.sampler), adversary=serialize(self.adversary),
+                      adaptive_contrast=self.adaptive_contrast,
                       adversary_steps=self.adversary_steps, batch_size=self.batch_size)
         return config

@@ -2,7 +2,7 @@
 
 The encoder is an implicit sampler z = f(x, eps) whose density q(z|x) is
 never evaluated. The intractable part of the ELBO is estimated by an adversary
-T(x, z) trained by logistic regression:
+T(x, z) trained by logistic regression (the game: `models.adversarial`):
 
     adversary:  max_T  E_{x, z~q(z|x)} log sigmoid(T(x, z))
                      + E_{x, z~p(z)}   log(1 - sigmoid(T(x, z)))
@@ -10,161 +10,120 @@ T(x, z) trained by logistic regression:
     primal:     max_{theta, phi}  E_{x, eps}[ log p(x|z) - T(x, z) ],  z = f(x, eps)
 
 With Adaptive Contrast (the default; see `avb_keras.contrast`) the adversary
-sees z~ = (z - mu(x)) / sigma(x) against N(0, I), and the primal objective is
+sees z~ = L(x)^-1 (z - mu(x)) against N(0, I), and the primal objective is
 
-    E[ log p(x|z) + log p(z) - log r(z|x) - T(x, z~) ],  r(z|x) = N(mu(x), sigma(x)^2).
+    E[ log p(x|z) + log p(z) - log r(z|x) - T(x, z~) ],  r(z|x) = N(mu(x), Sigma(x)),
 
-Both players are updated from the same minibatch in each step, as in the
-paper's Algorithm 1; `adversary_steps - 1` extra adversary updates on fresh
-samples come first.
+with Sigma diagonal as in the paper (`adaptive_contrast="diagonal"` or True)
+or full (`"full"`, beyond the paper: the correlations of q's dimensions are
+then r's job, not the adversary's).
 """
 
 import keras
 import tensorflow as tf
 
-from avb_keras import contrast
-from avb_keras.models.base import LatentVariableModel
+from avb_keras import contrast, seeding
+from avb_keras.models.adversarial import AdversarialLatentModel
+from avb_keras.models.base import TRAINING_MOMENT_SAMPLES, tile
+
+MOMENT_ESTIMATORS = ("analytic", "monte_carlo")
 
 
-def adversary_loss(t_q, t_p):
-    """Per-example logistic loss of the adversary, stable in the logits.
-
-        -log sigmoid(T_q) - log(1 - sigmoid(T_p)) = softplus(-T_q) + softplus(T_p)
-    """
-    return tf.nn.softplus(-t_q) + tf.nn.softplus(t_p)
-
-
-def adversary_accuracy(t_q, t_p):
-    """Per-example share of the pair the adversary classifies right (T_q > 0, T_p < 0)."""
-    return 0.5 * (tf.cast(t_q > 0, t_q.dtype) + tf.cast(t_p < 0, t_p.dtype))
+def contrast_kind(adaptive_contrast):
+    """False, "diagonal" or "full" from the `adaptive_contrast` argument (True = "diagonal")."""
+    if adaptive_contrast in (False, None):
+        return False
+    if adaptive_contrast is True:
+        return "diagonal"
+    if adaptive_contrast in contrast.COVARIANCES:
+        return adaptive_contrast
+    raise ValueError(f"adaptive_contrast must be True, False, 'diagonal' or 'full'; "
+                     f"got {adaptive_contrast!r}.")
 
 
 @keras.saving.register_keras_serializable(package="avb_keras")
-class AVB(LatentVariableModel):
+class AVB(AdversarialLatentModel):
     """AVB, with or without Adaptive Contrast.
 
     Args:
       encoder: a Keras model from x to z (implicit sampler), or to a dict
-        {"z", "mean", "variance"} (the moment encoder).
+        {"z", "mean", "variance"[, "covariance"]} (the moment encoder).
       decoder: a Keras model from z to the likelihood's parameters.
       adversary: a Keras model from (x, z) to T(x, z), e.g.
         `avb_keras.networks.InnerProductAdversary`.
       likelihood: "bernoulli", "gaussian" or an `avb_keras.likelihoods.Likelihood`.
-      adaptive_contrast: contrast q with r(z|x) = N(mu(x), sigma(x)^2) rather
-        than with the prior.
-      moment_estimator: how mu and sigma are obtained with Adaptive Contrast:
-        "analytic" (the encoder returns them; the moment encoder) or
-        "monte_carlo" (from `moment_samples` encoder samples per x; any
-        encoder). Default: "analytic" when the encoder returns moments.
-      moment_samples: K for the Monte Carlo moments.
+      adaptive_contrast: contrast q with r(z|x) = N(mu(x), Sigma(x)) rather
+        than with the prior: True or "diagonal" (the paper's), "full"
+        (a full covariance), or False.
+      moment_estimator: how mu and Sigma are obtained: "analytic" (the
+        encoder returns them; the moment encoder) or "monte_carlo" (from
+        `moment_samples` encoder draws per x other than the z they
+        normalize; any encoder). Default: "analytic" when the encoder
+        returns moments.
+      moment_samples: K for Monte Carlo moments in a training step.
       adversary_steps: adversary updates per primal update.
       preset, seed: recorded in the config; `seed` seeds the prior samples.
     """
 
-    metric_names = LatentVariableModel.metric_names + ("adversary_loss", "adversary_accuracy")
-    network_names = ("encoder", "decoder", "adversary")
-    optimizer_names = ("optimizer", "adversary_optimizer")
     preset_family = "avb"
 
     def __init__(self, encoder, decoder, adversary, likelihood="bernoulli",
-                 adaptive_contrast=True, moment_estimator=None, moment_samples=16,
-                 adversary_steps=1, **kwargs):
-        super().__init__(encoder, decoder, likelihood, **kwargs)
-        # Layers.
-        self.adversary = adversary
+                 adaptive_contrast=True, moment_estimator=None, moment_samples=TRAINING_MOMENT_SAMPLES,
+                 adversary_steps=1, preset=None, seed=None, **kwargs):
+        super().__init__(encoder, decoder, adversary, likelihood, adversary_steps,
+                         preset=preset, seed=seed, **kwargs)
         # Config.
         returns_moments = isinstance(encoder.output, dict) and "mean" in encoder.output
         self.moment_estimator = moment_estimator or (
             "analytic" if returns_moments else "monte_carlo")
-        if self.moment_estimator not in ("analytic", "monte_carlo"):
+        if self.moment_estimator not in MOMENT_ESTIMATORS:
             raise ValueError(f"moment_estimator must be 'analytic' or 'monte_carlo'; "
                              f"got {moment_estimator!r}.")
         if self.moment_estimator == "analytic" and not returns_moments:
             raise ValueError("moment_estimator='analytic' needs an encoder that returns "
                              "{'z', 'mean', 'variance'} (e.g. networks.moment_encoder).")
-        if int(moment_samples) < 2:
-            raise ValueError(f"moment_samples must be >= 2; got {moment_samples}.")
-        if int(adversary_steps) < 1:
-            raise ValueError(f"adversary_steps must be >= 1; got {adversary_steps}.")
-        self.adaptive_contrast = bool(adaptive_contrast)
-        self.moment_samples = int(moment_samples)
-        self.adversary_steps = int(adversary_steps)
+        self.adaptive_contrast = contrast_kind(adaptive_contrast)
+        self.moment_samples = self._moment_draws(moment_samples, "moment_samples")
         self.build()
 
     @property
-    def player_variables(self):
-        """Two players, two Adam optimizers by default (the preset's rates, beta_1 = 0.5)."""
-        return {"optimizer": self.primal_variables,
-                "adversary_optimizer": self.adversary.trainable_variables}
-
-    # ------------------------------------------------------------------ the math
+    def encoder_passes(self):
+        """1, or 1 + K with Monte Carlo moments (z and K draws apart from it)."""
+        monte_carlo = self.adaptive_contrast and self.moment_estimator == "monte_carlo"
+        return 1 + self.moment_samples if monte_carlo else 1
 
     def posterior_sample(self, x):
-        """z ~ q(z|x) and the contrast r(z|x): N(mu, sigma^2) with AC, else p(z)."""
+        """z ~ q(z|x) and the contrast r: the moment-matched Gaussian with AC, else p(z)."""
         if not self.adaptive_contrast:
             return self.encode(x), self.prior
         if self.moment_estimator == "analytic":
             out = self.to_density_dtype(self.encoder(x))
-            return out["z"], contrast.auxiliary_gaussian(out["mean"], out["variance"])
-        # Monte Carlo moments: K - 1 more samples per x, forward pass only
-        # (the moments are constants for the gradient).
-        z = self.encode(x)
-        k = self.moment_samples
-        extra = self.encode(tf.tile(x, [k - 1] + [1] * (len(x.shape) - 1)))
-        samples = tf.concat([z[None], tf.reshape(extra, [k - 1, -1, self.latent_dim])], axis=0)
-        samples = tf.stop_gradient(samples)
-        return z, contrast.auxiliary_gaussian(*contrast.monte_carlo_moments(samples))
+            return out["z"], contrast.gaussian(out, self.adaptive_contrast)
+        # K draws apart from z: moments that included z would make r depend on it.
+        return self.encode(x), self.moment_matched_gaussian(x, self.adaptive_contrast,
+                                                            self.moment_samples)
 
-    def adversary_logits(self, x, z, r):
-        """T on (x, z~) with z~ from q, and on (x, z~) with z~ ~ N(0, I)."""
-        z_tilde = contrast.normalize(z, r)
-        z_prior = keras.random.normal(tf.shape(z_tilde), seed=self.seed_generator,
-                                      dtype=z_tilde.dtype)
-        logits = self.adversary((x, tf.stack([z_tilde, z_prior])))
-        t_q, t_p = tf.unstack(self.to_density_dtype(logits))
-        return t_q, t_p
+    def moment_matched_gaussian(self, x, covariance="diagonal", num_samples=None, seed=None):
+        """r(z|x); analytic for the moment encoder, else Monte Carlo (see the base class).
 
-    def compute_terms(self, x):
-        z, r = self.posterior_sample(x)
-        t_q, t_p = self.adversary_logits(x, z, r)
-        # KL(q || p) = E_q[log q - log r] + E_q[log r - log p]; T estimates the first.
-        kl = t_q + r.log_prob(z) - self.prior.log_prob(z)
-        return {"reconstruction": -self.log_likelihood(x, z), "kl": kl, "t_q": t_q, "t_p": t_p}
-
-    def metric_values(self, terms):
-        values = super().metric_values(terms)
-        values["adversary_loss"] = adversary_loss(terms["t_q"], terms["t_p"])
-        values["adversary_accuracy"] = adversary_accuracy(terms["t_q"], terms["t_p"])
-        return values
-
-    # ------------------------------------------------------------------ training
-
-    def adversary_step(self, x):
-        """One update of T alone, on fresh samples; returns the mean loss."""
-        z, r = self.posterior_sample(x)
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(adversary_loss(*self.adversary_logits(x, z, r)))
-        self.apply_gradients(self.adversary_optimizer, tape, loss,
-                             self.adversary.trainable_variables)
-        return loss
-
-    def train_step(self, data):
-        x = self.images(data)
-        for _ in range(self.adversary_steps - 1):
-            self.adversary_step(x)
-        with tf.GradientTape() as primal_tape, tf.GradientTape() as adversary_tape:
-            terms = self.compute_terms(x)
-            primal_loss = tf.reduce_mean(terms["reconstruction"] + terms["kl"])
-            t_loss = tf.reduce_mean(adversary_loss(terms["t_q"], terms["t_p"]))
-        self.apply_gradients(self.optimizer, primal_tape, primal_loss, self.primal_variables)
-        self.apply_gradients(self.adversary_optimizer, adversary_tape, t_loss,
-                             self.adversary.trainable_variables)
-        return self.update_metrics(terms)
+        The moment encoder estimates its noise statistics over the rows of its
+        batch, so a batch of fewer than K = `num_samples` rows (default 256) is
+        tiled to at least K rows first (at batch size 1 the variance would
+        collapse).
+        """
+        if self.moment_estimator == "monte_carlo" or (
+                covariance == "full" and "covariance" not in self.encoder.output):
+            return super().moment_matched_gaussian(x, covariance, num_samples, seed)
+        k = self._moment_draws(num_samples)
+        batch = tf.shape(x)[0]
+        with seeding.seeded(self, seed):
+            out = self.to_density_dtype(self.encoder(tile(x, -(-k // batch))))
+        moments = {key: value[:batch] for key, value in out.items()}
+        return contrast.gaussian(moments, covariance)
 
     def get_config(self):
         config = super().get_config()
         config.update(adaptive_contrast=self.adaptive_contrast,
                       moment_estimator=self.moment_estimator,
-                      moment_samples=self.moment_samples,
-                      adversary_steps=self.adversary_steps)
+                      moment_samples=self.moment_samples)
         return config

@@ -2,13 +2,12 @@
 
     p(z) = N(0, I),   p(x | z) = likelihood(decoder(z)),   q(z | x) = encoder
 
-`PlayerModel` is the plumbing of any model trained here: the metric trackers,
-one optimizer per player (their compile, build and serialization), replica
-scaling of each step, loss scaling for mixed precision, and the config of the
-sub-networks. `LatentVariableModel` adds the generative model: the prior, the
-decoder likelihood, `encode` / `decode` / `sample` and the input checks. A
-subclass adds what makes its method different: `compute_terms` (the
-per-example reconstruction and KL terms) and a short `train_step`.
+`LatentVariableModel` is the generative model on top of the players'
+plumbing (`models.players.PlayerModel`): the prior, the decoder likelihood,
+`encode` / `decode` / `sample`, the Gaussian with the moments of q
+(`moment_matched_gaussian`) and the input checks. A subclass adds what makes
+its method different: `compute_terms` (the per-example reconstruction and KL
+terms) and its training step.
 
 Every model reports, per example and in nats:
 
@@ -28,240 +27,34 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from avb_keras import contrast, distribute, likelihoods, presets
+from avb_keras import contrast, likelihoods, presets, priors, seeding
+from avb_keras.models.players import PlayerModel, serialize
 
-
-class PlayerModel(keras.Model):
-    """A Keras model trained by one optimizer per player (primal, adversary, ...).
-
-    Holds what every trained model here shares, whatever it models: the metric
-    trackers named in `metric_names`, one optimizer per name in
-    `optimizer_names` (compiled, built and serialized together), replica-aware
-    gradient steps, and the (de)serialization of the sub-networks named in
-    `network_names`. Not used directly.
-    """
-
-    #: Metrics reported by fit/evaluate, in this order.
-    metric_names = ("loss",)
-    #: Sub-networks serialized in the config.
-    network_names = ()
-    #: Optimizer attributes; the first is Keras's own `optimizer`.
-    optimizer_names = ("optimizer",)
-
-    def __init__(self, preset=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        # Metrics.
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
-        self._health = _Health()
-        # Config.
-        self.preset = preset
-        self.seed = seed
-
-    # --------------------------------------------------------- training plumbing
-
-    def metric_values(self, terms):
-        """Per-example values of each metric in `metric_names`."""
-        raise NotImplementedError
-
-    def update_metrics(self, terms):
-        """Updates the trackers; returns each metric's mean over the global batches so far.
-
-        Each replica's trackers hold its own total and count; they are summed
-        across replicas (one all-reduce), so every replica returns
-
-            metric = sum_r total_r / sum_r count_r
-
-        (exact when the replicas' shares differ, e.g. in a last partial batch).
-        """
-        for name, value in self.metric_values(terms).items():
-            self.trackers[name].update_state(value)
-        sums = distribute.replica_sum(tf.stack(
-            [tf.stack([tracker.total.value, tracker.count.value]) for tracker in self.trackers.values()]))
-        return distribute.step_logs({name: tf.math.divide_no_nan(sums[i, 0], sums[i, 1])
-                                     for i, name in enumerate(self.trackers)})
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def apply_gradients(self, optimizer, tape, loss, variables):
-        """One step of `optimizer` on `loss`, the mean over this replica's batch.
-
-        Keras sums gradients over replicas, so the loss is divided by their
-        number: the sum is then the gradient of the global-batch mean. A
-        `LossScaleOptimizer` scales it further, unscales the gradients and
-        skips the step (halving its scale) when they overflow.
-        """
-        # (`compile` built the optimizer, so `scale_loss` reads the dynamic scale.)
-        with tape:
-            scaled_loss = optimizer.scale_loss(loss / distribute.num_replicas())
-        gradients = tape.gradient(scaled_loss, variables)
-        # Count updates whose loss or gradient is not finite, per player (a scalar
-        # reduction per step); `callbacks.DivergenceGuard` stops training on the first.
-        gradients_finite = tf.math.is_finite(
-            tf.linalg.global_norm([g for g in gradients if g is not None]))
-        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            # An overflow of the scaled gradients is a skipped step, not divergence;
-            # only at a scale <= 1 can scaling no longer explain it.
-            gradients_finite = tf.math.logical_or(gradients_finite,
-                                                  optimizer.dynamic_scale > 1.0)
-        finite = tf.math.logical_and(tf.reduce_all(tf.math.is_finite(loss)), gradients_finite)
-        self._health.counts[self.player_name(optimizer)].assign_add(
-            1.0 - tf.cast(finite, tf.float32))
-        optimizer.apply(gradients, variables)
-
-    def player_name(self, optimizer):
-        """'primal' for `optimizer`, else the attribute name without '_optimizer'."""
-        for name in self.optimizer_names:
-            if getattr(self, name, None) is optimizer:
-                return player_of(name)
-        raise ValueError("This optimizer is none of the model's players'.")
-
-    def nonfinite_updates(self):
-        """{player: number of updates so far whose loss or gradient was NaN or Inf}.
-
-        Under loss scaling a step whose scaled gradients overflow is skipped by the
-        optimizer and not counted, unless the loss scale has fallen to 1 or below.
-        """
-        return {name: int(count.numpy()) for name, count in self._health.counts.items()}
-
-    @property
-    def density_dtype(self):
-        """The dtype of densities and losses: the variables' (float32 under a mixed policy)."""
-        return self.dtype_policy.variable_dtype
-
-    def to_density_dtype(self, tensors):
-        """Network outputs (a tensor or a structure) cast to `density_dtype`."""
-        return tf.nest.map_structure(lambda t: tf.cast(t, self.density_dtype), tensors)
-
-    # ---------------------------------------------------------------- optimizers
-
-    def compile(self, optimizer=None, **kwargs):
-        """Compile with one optimizer per player; the defaults when none is given.
-
-        Keyword arguments named in `optimizer_names[1:]` (e.g.
-        `adversary_optimizer`) set the other players' optimizers; `clipnorm`
-        clips every gradient of every player to that norm. Under the
-        "mixed_float16" policy every player's optimizer is wrapped in a
-        `LossScaleOptimizer` (unless it is one, or `auto_scale_loss=False`).
-        `jit_compile` keeps Keras's default "auto" (XLA on where a GPU exists, off
-        on a CPU-only machine, where `benchmarks/xla.py` finds it slower). The
-        optimizers are built here, in the caller's distribution scope: built
-        lazily inside a replica's step, their slots would not be mirrored.
-        """
-        others = {name: kwargs.pop(name, None) for name in self.optimizer_names[1:]}
-        clipnorm = kwargs.pop("clipnorm", None)
-        self._scales_loss = (kwargs.pop("auto_scale_loss", True)
-                             and self.dtype_policy.name == "mixed_float16")
-        # Wrapped here for every player alike, so Keras must not wrap the first again.
-        super().compile(optimizer=self._optimizer("optimizer", optimizer),
-                        auto_scale_loss=False, **kwargs)
-        for name, given in others.items():
-            setattr(self, name, self._optimizer(name, given))
-        if clipnorm is not None:
-            self.clip_gradients(clipnorm)
-        self._health.counts = {player_of(name): tf.Variable(
-            0.0, trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
-            aggregation=tf.VariableAggregation.SUM) for name in self.optimizer_names}
-        self.build_optimizers()
-
-    def clip_gradients(self, clipnorm):
-        """Clip each gradient to norm `clipnorm` in every player's optimizer."""
-        if not clipnorm > 0:
-            raise ValueError(f"clipnorm must be positive; got {clipnorm!r}.")
-        for name in self.optimizer_names:
-            # A LossScaleOptimizer's inner optimizer clips the unscaled gradients.
-            optimizer = unscaled_optimizer(getattr(self, name))
-            if optimizer.global_clipnorm or optimizer.clipvalue:
-                raise ValueError(f"The {name} already clips (global_clipnorm or clipvalue); "
-                                 "give one kind of clipping only.")
-            optimizer.clipnorm = float(clipnorm)
-
-    def _optimizer(self, name, given):
-        optimizer = self.default_optimizer(name) if given is None else keras.optimizers.get(given)
-        if self._scales_loss and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            optimizer = keras.optimizers.LossScaleOptimizer(
-                optimizer, name=f"{player_of(name)}_loss_scale_optimizer")
-        return optimizer
-
-    def default_optimizer(self, name):
-        """The optimizer of player `name` when `compile` is given none."""
-        return presets.default_optimizer(self.preset, name)
-
-    @property
-    def player_variables(self):
-        """{optimizer name: the variables it trains}."""
-        raise NotImplementedError
-
-    def build_optimizers(self):
-        """Create optimizer slots now (needed before loading their saved state)."""
-        for name, variables in self.player_variables.items():
-            getattr(self, name).build(variables)
-
-    def get_compile_config(self):
-        config = super().get_compile_config()
-        if config is not None and self.compiled:  # an uncompiled model has no optimizers
-            for name in self.optimizer_names[1:]:
-                config[name] = keras.optimizers.serialize(getattr(self, name))
-        return config
-
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
-
-    # ------------------------------------------------------------- serialization
-
-    def get_config(self):
-        config = super().get_config()
-        for name in self.network_names:
-            config[name] = keras.saving.serialize_keras_object(getattr(self, name))
-        config.update(preset=self.preset, seed=self.seed)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for name in cls.network_names:
-            config[name] = keras.saving.deserialize_keras_object(config[name])
-        return cls(**config)
-
-
-class _Health:
-    """Non-finite update counts per player: tf.Variables kept out of Keras's tracking
-    (a plain object), so that they are neither saved nor part of `model.variables`."""
-
-    def __init__(self):
-        self.counts = {}
-
-
-def seed_state_variables(layer):
-    """The state variables of every `keras.random.SeedGenerator` in `layer`, in order.
-
-    `.keras` files do not store them; checkpoints, monitoring and exports
-    save, restore or set them through this one list.
-    """
-    return [v for v in layer.variables if v.path.endswith("seed_generator_state")]
-
-
-def unscaled_optimizer(optimizer):
-    """The optimizer that updates the weights: a LossScaleOptimizer's inner one, else itself."""
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        return optimizer.inner_optimizer
-    return optimizer
-
-
-def player_of(optimizer_name):
-    """The player an optimizer attribute trains: "optimizer" -> "primal", "x_optimizer" -> "x"."""
-    return "primal" if optimizer_name == "optimizer" else optimizer_name.removesuffix("_optimizer")
+#: K, the encoder draws per example behind `moment_matched_gaussian` when a
+#: caller gives no `num_samples` (AIS's p0, monitoring, `kl_lower_bound`); for
+#: the moment encoder, the fewest noise draws its analytic moments rest on.
+MOMENT_SAMPLES = 256
+#: K for Adaptive Contrast's Monte Carlo moments in a training step (a model's
+#: `moment_samples`, which its preset may set).
+TRAINING_MOMENT_SAMPLES = 16
 
 
 class LatentVariableModel(PlayerModel):
-    """Base class of the generative models; see the module docstring. Not used directly."""
+    """Base class of the generative models; see the module docstring. Not used directly.
+
+    Args:
+      encoder: a Keras model from x to samples of q(z|x) (or its parameters).
+      decoder: a Keras model from z to the likelihood's parameters.
+      likelihood: "bernoulli", "gaussian", an `avb_keras.likelihoods.Likelihood`
+        or its serialized config.
+      preset, seed: recorded in the config; `seed` seeds the model's own draws.
+    """
 
     metric_names = ("loss", "reconstruction", "kl", "elbo")
-    network_names = ("encoder", "decoder", "likelihood")
     #: Which networks `presets` builds for this class.
     preset_family = None
+    #: K, the encoder draws behind Monte Carlo moments of q in a training step.
+    moment_samples = TRAINING_MOMENT_SAMPLES
 
     def __init__(self, encoder, decoder, likelihood="bernoulli", preset=None, seed=None,
                  **kwargs):
@@ -286,21 +79,41 @@ class LatentVariableModel(PlayerModel):
     def build(self, input_shape=None):
         # One forward pass on a dummy batch creates every variable, so that
         # optimizers can be built and saved weights loaded right away.
-        self.likelihood.build((None,) + self.data_shape)
+        if not self.likelihood.built:
+            self.likelihood.build((None,) + self.data_shape)
         self.compute_terms(tf.zeros((2,) + self.data_shape))
+        self.built = True
 
     # ------------------------------------------------------------------ the model
 
     @property
     def prior(self):
         """p(z) = N(0, I)."""
-        return contrast.standard_normal(self.latent_dim, self.density_dtype)
+        return priors.standard_normal(self.latent_dim, self.density_dtype)
 
     @property
     def primal_variables(self):
         """What the (primal) `optimizer` trains: encoder, decoder and likelihood."""
         return (self.encoder.trainable_variables + self.decoder.trainable_variables
                 + self.likelihood.trainable_variables)
+
+    @property
+    def encoder_type(self):
+        """"moment" (returns its moments) or "implicit" (a sampler only); the VAE: "gaussian"."""
+        out = self.encoder.output
+        return "moment" if isinstance(out, dict) and "mean" in out else "implicit"
+
+    @property
+    def encoder_passes(self):
+        """Encoder forward passes per example in one training step (for FLOP counts)."""
+        return 1
+
+    def posterior(self, x):
+        """q(z|x) as a tfp distribution, for a model whose encoder has a density."""
+        raise TypeError(f"This needs an encoder with a density q(z|x), such as the VAE's; "
+                        f"{type(self).__name__} has an implicit encoder without one (its "
+                        "moments: moment_matched_gaussian; its log-likelihood: "
+                        "evaluation.ais_log_likelihood).")
 
     def encode(self, x):
         """Samples z ~ q(z|x), one per example."""
@@ -329,6 +142,44 @@ class LatentVariableModel(PlayerModel):
         """A reconstruction: decode(encode(x))."""
         return self.decode(self.encode(x))
 
+    def moment_matched_gaussian(self, x, covariance="diagonal", num_samples=None, seed=None):
+        """r(z|x): the Gaussian with the first two moments of q(z|x).
+
+            r(z|x) = N(mu(x), Sigma(x)),  mu = E_q[z | x],  Sigma = Cov_q[z | x]
+
+        Here from K = `num_samples` encoder draws per example (default
+        `MOMENT_SAMPLES` = 256), held constant for the gradient; a model
+        whose encoder knows its moments answers exactly (VAE) or analytically
+        (AVB's moment encoder). Used by Adaptive Contrast, AIS's initial
+        distribution, the export's z_mean / z_std, monitoring and
+        `evaluation.kl_lower_bound`.
+
+        Args:
+          x: a checked batch of examples [batch, *data_shape].
+          covariance: "diagonal" (a `tfd.Independent(tfd.Normal)`; the paper's
+            r, sigma = sqrt(var + 1e-4)) or "full" (a `tfd.MultivariateNormalTriL`,
+            Sigma + 1e-4 I; shrunk toward its diagonal when K <= latent_dim,
+            see `contrast.monte_carlo_moments`).
+          num_samples: K, the encoder draws behind Monte Carlo moments.
+          seed: an int makes the draws repeatable (the model's own random
+            streams are left as they were); None draws from them. Eager only.
+
+        Returns:
+          A distribution with batch shape [batch] and event shape [latent_dim].
+        """
+        k = self._moment_draws(num_samples)
+        with seeding.seeded(self, seed):
+            draws = self.encode(tile(x, k))
+        samples = tf.reshape(tf.stop_gradient(draws), [k, -1, self.latent_dim])
+        return contrast.gaussian(contrast.monte_carlo_moments(samples, covariance), covariance)
+
+    def _moment_draws(self, num_samples, name="num_samples"):
+        k = MOMENT_SAMPLES if num_samples is None else num_samples
+        if isinstance(k, bool) or int(k) != k or k < 2:
+            raise ValueError(f"{name} must be an integer >= 2 (the moments of q are "
+                             f"estimated from that many encoder draws); got {num_samples!r}.")
+        return int(k)
+
     def compute_terms(self, x):
         """Per-example tensors: at least "reconstruction" and "kl"."""
         raise NotImplementedError
@@ -338,14 +189,24 @@ class LatentVariableModel(PlayerModel):
     def test_step(self, data):
         return self.update_metrics(self.compute_terms(self.images(data)))
 
+    def primal_loss(self, terms):
+        """-ELBO per example: reconstruction + kl."""
+        return terms["reconstruction"] + terms["kl"]
+
     def metric_values(self, terms):
-        negative_elbo = terms["reconstruction"] + terms["kl"]
+        negative_elbo = self.primal_loss(terms)
         return {"loss": negative_elbo, "reconstruction": terms["reconstruction"],
                 "kl": terms["kl"], "elbo": -negative_elbo}
 
     @property
     def player_variables(self):
         return {"optimizer": self.primal_variables}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(encoder=serialize(self.encoder), decoder=serialize(self.decoder),
+                      likelihood=serialize(self.likelihood))
+        return config
 
     # -------------------------------------------------------------- input checks
 
@@ -452,3 +313,8 @@ def _check_values_numpy(array, support):
         raise ValueError(
             f"The data have values in [{array.min()}, {array.max()}]: a Bernoulli "
             "likelihood expects pixel values in [0, 1] (divide 8-bit images by 255).")
+
+
+def tile(x, times):
+    """[times * batch, ...]: `times` copies of the batch, copy-major."""
+    return tf.tile(x, tf.concat([[times], tf.ones([tf.rank(x) - 1], tf.int32)], axis=0))

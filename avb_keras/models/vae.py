@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from avb_keras import contrast
 from avb_keras.models.base import LatentVariableModel
 
 tfd = tfp.distributions
@@ -26,9 +27,11 @@ class VAE(LatentVariableModel):
     """
 
     preset_family = "vae"
+    encoder_type = "gaussian"
 
-    def __init__(self, encoder, decoder, likelihood="bernoulli", **kwargs):
-        super().__init__(encoder, decoder, likelihood, **kwargs)
+    def __init__(self, encoder, decoder, likelihood="bernoulli", preset=None, seed=None,
+                 **kwargs):
+        super().__init__(encoder, decoder, likelihood, preset=preset, seed=seed, **kwargs)
         self.build()
 
     def posterior(self, x):
@@ -37,22 +40,31 @@ class VAE(LatentVariableModel):
         return tfd.Independent(tfd.Normal(out["mean"], out["stddev"]), 1)
 
     def encode(self, x):
-        return self._reparameterized_sample(self.posterior(x))
+        return self.reparameterized_sample(self.posterior(x))
 
-    def _reparameterized_sample(self, q):
+    def reparameterized_sample(self, q):
+        """z = mean + stddev * eps, eps ~ N(0, I) from the model's generator."""
         eps = keras.random.normal(tf.shape(q.mean()), seed=self.seed_generator, dtype=q.dtype)
         return q.mean() + q.stddev() * eps
 
+    def moment_matched_gaussian(self, x, covariance="diagonal", num_samples=None, seed=None):
+        """q(z|x) itself, exactly (no draws, no floor); see the base class."""
+        q = self.posterior(x)
+        if contrast.check_covariance(covariance) == "full":
+            return tfd.MultivariateNormalTriL(q.mean(), tf.linalg.diag(q.stddev()))
+        return q
+
     def compute_terms(self, x):
         q = self.posterior(x)
-        z = self._reparameterized_sample(q)
+        z = self.reparameterized_sample(q)
         return {"reconstruction": -self.log_likelihood(x, z),
                 "kl": tfd.kl_divergence(q, self.prior)}
 
     def train_step(self, data):
+        """One step on -ELBO = E_q[-log p(x|z)] + KL(q(z|x) || p(z))."""
         x = self.images(data)
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x)
-            loss = tf.reduce_mean(terms["reconstruction"] + terms["kl"])
+            loss = tf.reduce_mean(self.primal_loss(terms))
         self.apply_gradients(self.optimizer, tape, loss, self.primal_variables)
         return self.update_metrics(terms)

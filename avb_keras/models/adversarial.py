@@ -1,0 +1,157 @@
+"""The adversarial game of AVB (Mescheder et al. 2017, Algorithm 1), written once.
+
+A sampler draws z ~ q (z = f(x, eps), or z = f(eps) without data) and a
+contrast r: the prior p(z), or with Adaptive Contrast the Gaussian with q's
+moments. An adversary T is trained by logistic regression to tell the
+normalized q-samples z~ = L^-1 (z - mu) from z~ ~ N(0, I):
+
+    adversary:  max_T  E_q log sigmoid(T(z~)) + E_{z~ ~ N(0, I)} log(1 - sigmoid(T(z~)))
+    optimum:    T*(z~) = log q~(z~) - log N(z~; 0, I) = log q(z) - log r(z)
+
+so that log q(z) = log r(z) + T*(z~) and the primal player maximizes its
+objective with log q replaced by that estimate, T held fixed. Each step of
+Algorithm 1 updates both players from the same draws (one forward pass,
+two tapes); `adversary_steps - 1` extra adversary updates on fresh draws
+come first.
+
+`AVB` and `AAE` (`AdversarialLatentModel`, T sees x or not) and
+`AdversarialVI` (no decoder) configure this game: what the sampler is
+(`posterior_sample`), whether T sees x (`adversary_sees_x`), and the
+per-example terms (`compute_terms`).
+"""
+
+import keras
+import tensorflow as tf
+
+from avb_keras import contrast
+from avb_keras.models.base import LatentVariableModel
+from avb_keras.models.players import PlayerModel, serialize
+
+#: The metrics every adversarial model adds to its own.
+ADVERSARY_METRICS = ("adversary_loss", "adversary_accuracy")
+
+
+def adversary_loss(t_q, t_p):
+    """Per-example logistic loss of the adversary, stable in the logits.
+
+        -log sigmoid(T_q) - log(1 - sigmoid(T_p)) = softplus(-T_q) + softplus(T_p)
+    """
+    return tf.nn.softplus(-t_q) + tf.nn.softplus(t_p)
+
+
+def adversary_accuracy(t_q, t_p):
+    """Per-example share of the pair the adversary classifies right (T_q > 0, T_p < 0)."""
+    return 0.5 * (tf.cast(t_q > 0, t_q.dtype) + tf.cast(t_p < 0, t_p.dtype))
+
+
+def adversary_metrics(terms):
+    """{"adversary_loss", "adversary_accuracy"} per example, from the terms' logits."""
+    return {"adversary_loss": adversary_loss(terms["t_q"], terms["t_p"]),
+            "adversary_accuracy": adversary_accuracy(terms["t_q"], terms["t_p"])}
+
+
+class AdversarialGame(PlayerModel):
+    """Two players, the primal sampler and the adversary T, as in Algorithm 1.
+
+    A subclass provides `posterior_sample(x)` -> (z, r), `compute_terms(x)`
+    (holding the logits "t_q" and "t_p"), `primal_loss(terms)`,
+    `primal_variables`, `train_inputs(data)` and calls `set_adversary`.
+    Not used directly.
+    """
+
+    optimizer_names = ("optimizer", "adversary_optimizer")
+    #: True: T(x, z~) (AVB); False: T(z~) (AAE, AdversarialVI).
+    adversary_sees_x = True
+
+    def set_adversary(self, adversary, adversary_steps):
+        """The adversary network and its updates per primal update (>= 1)."""
+        if int(adversary_steps) < 1:
+            raise ValueError(f"adversary_steps must be >= 1; got {adversary_steps}.")
+        self.adversary = adversary
+        self.adversary_steps = int(adversary_steps)
+
+    @property
+    def player_variables(self):
+        """Two players, two Adam optimizers by default (beta_1 = 0.5)."""
+        return {"optimizer": self.primal_variables,
+                "adversary_optimizer": self.adversary.trainable_variables}
+
+    def contrast_noise(self, shape, dtype):
+        """z~ ~ N(0, I), the adversary's negative examples."""
+        return keras.random.normal(shape, seed=self.seed_generator, dtype=dtype)
+
+    def adversary_logits(self, x, z, r):
+        """(T_q, T_p): T on z~ = L^-1 (z - mu) with z from q, and on z~ ~ N(0, I).
+
+        Both halves go through T in one call (stacked on a leading axis).
+        """
+        z_tilde = contrast.normalize(z, r)
+        pair = tf.stack([z_tilde, self.contrast_noise(tf.shape(z_tilde), z_tilde.dtype)])
+        logits = self.adversary((x, pair) if self.adversary_sees_x else pair)
+        t_q, t_p = tf.unstack(self.to_density_dtype(logits))
+        return t_q, t_p
+
+    def adversary_step(self, x):
+        """One update of T alone, on fresh draws; returns its mean loss."""
+        z, r = self.posterior_sample(x)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(adversary_loss(*self.adversary_logits(x, z, r)))
+        self.apply_gradients(self.adversary_optimizer, tape, loss,
+                             self.adversary.trainable_variables)
+        return loss
+
+    def train_step(self, data):
+        """Algorithm 1: both players step on the same draws, T held fixed for the primal.
+
+            primal:     min  E[ primal_loss ]              (log q replaced by log r + T)
+            adversary:  min  E[ softplus(-T_q) + softplus(T_p) ]
+        """
+        x = self.train_inputs(data)
+        for _ in range(self.adversary_steps - 1):
+            self.adversary_step(x)
+        with tf.GradientTape() as primal_tape, tf.GradientTape() as adversary_tape:
+            terms = self.compute_terms(x)
+            primal_loss = tf.reduce_mean(self.primal_loss(terms))
+            t_loss = tf.reduce_mean(adversary_loss(terms["t_q"], terms["t_p"]))
+        self.apply_gradients(self.optimizer, primal_tape, primal_loss, self.primal_variables)
+        self.apply_gradients(self.adversary_optimizer, adversary_tape, t_loss,
+                             self.adversary.trainable_variables)
+        return self.update_metrics(terms)
+
+    def metric_values(self, terms):
+        return {**super().metric_values(terms), **adversary_metrics(terms)}
+
+
+class AdversarialLatentModel(AdversarialGame, LatentVariableModel):
+    """A generative model whose KL term is estimated by the adversary (AVB, AAE).
+
+        KL(q || p) = E_q[log q - log r] + E_q[log r - log p],  T estimates the first
+
+    so the per-example terms are
+
+        reconstruction = -log p(x|z),   kl = T(z~) + log r(z|x) - log p(z),   z ~ q(z|x).
+
+    Not used directly.
+    """
+
+    metric_names = LatentVariableModel.metric_names + ADVERSARY_METRICS
+    learning_rates = {"optimizer": 5e-5, "adversary_optimizer": 1e-4}
+
+    def __init__(self, encoder, decoder, adversary, likelihood="bernoulli", adversary_steps=1,
+                 **kwargs):
+        super().__init__(encoder, decoder, likelihood, **kwargs)
+        self.set_adversary(adversary, adversary_steps)
+
+    def train_inputs(self, data):
+        return self.images(data)
+
+    def compute_terms(self, x):
+        z, r = self.posterior_sample(x)
+        t_q, t_p = self.adversary_logits(x, z, r)
+        kl = t_q + r.log_prob(z) - self.prior.log_prob(z)
+        return {"reconstruction": -self.log_likelihood(x, z), "kl": kl, "t_q": t_q, "t_p": t_p}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(adversary=serialize(self.adversary), adversary_steps=self.adversary_steps)
+        return config
