@@ -80,23 +80,21 @@ def train_step_flops(model):
     s the adversary steps:
 
         VAE:      3 (E + D)
-        AVB/AAE:  K E + D + A_x + 2 A_z               forward
+        AVB/AAE:  K E + D + A_x + 2 A_z               forward (K = `encoder_passes`)
                   + 2 (E + D) + A_z                    primal backward (through T's z-branch
                                                        on the q-sample: input gradient only)
                   + 2 (A_x + 2 A_z)                    adversary backward
                   + (s - 1) (K E + 3 (A_x + 2 A_z))    extra adversary steps
     """
-    from avb_keras.models.avb import AVB
-    from avb_keras.models.vae import VAE
+    from avb_keras.models.base import LatentVariableModel
 
-    if not isinstance(model, (VAE, AVB)):
+    if not isinstance(model, LatentVariableModel):
         raise TypeError(f"No FLOP count for {type(model).__name__}; expected a VAE, AVB or AAE.")
     e, d = network_flops(model.encoder), network_flops(model.decoder)
-    if isinstance(model, VAE):
+    if "adversary_optimizer" not in model.optimizer_names:
         return 3 * (e + d)
     a_x, a_z = adversary_flops(model.adversary)
-    monte_carlo = model.adaptive_contrast and model.moment_estimator == "monte_carlo"
-    k = model.moment_samples if monte_carlo else 1
+    k = model.encoder_passes
     adversary_pass = 3 * (a_x + 2 * a_z)
     primal = k * e + d + 2 * (e + d) + a_z
     return primal + adversary_pass + (model.adversary_steps - 1) * (k * e + adversary_pass)

@@ -15,8 +15,9 @@ MODELS = {
     "avb_ac_implicit": (lambda: tiny_avb(latent_dim=3), {"z", "z_mean", "z_std"}),
     "avb_ac_moment": (lambda: tiny_avb(latent_dim=3, encoder_type="moment"),
                       {"z", "z_mean", "z_std"}),
-    "avb_plain": (lambda: tiny_avb(latent_dim=3, adaptive_contrast=False), {"z"}),
-    "aae": (lambda: tiny_aae(latent_dim=3), {"z"}),
+    "avb_plain": (lambda: tiny_avb(latent_dim=3, adaptive_contrast=False),
+                  {"z", "z_mean", "z_std"}),
+    "aae": (lambda: tiny_aae(latent_dim=3), {"z", "z_mean", "z_std"}),
 }
 
 _EXPORTED = {}

@@ -146,7 +146,7 @@ def test_avb_images_have_the_grid_sizes(avb_run):
 def test_hparams_record_the_model_and_both_optimizers(avb_run):
     values = read_hparams(avb_run["logs"] / "avb")
     assert values["model"] == "AVB" and values["latent_dim"] == 2
-    assert values["adaptive_contrast"] is True and values["moment_estimator"] == "monte_carlo"
+    assert values["adaptive_contrast"] == "diagonal" and values["moment_estimator"] == "monte_carlo"
     assert values["adversary_steps"] == 2 and values["batch_size"] == 8
     assert values["primal_learning_rate"] == "ExponentialDecay(0.01)"
     assert values["adversary_learning_rate"] == pytest.approx(2e-3)

@@ -22,9 +22,8 @@ and, on a fixed monitoring batch x, with the model's own formulas:
 
 At each epoch's end it also writes `epoch/<name>` for every entry of fit's
 epoch logs (training and `val_` metrics). Adversary entries appear for AVB
-only. For AVB with Adaptive Contrast the moments are those of r(z|x) (the
-model's own estimate); without it, Monte Carlo moments of `moment_samples`
-draws; for the VAE, those of its Gaussian encoder.
+only. The moments are those of the model's `moment_matched_gaussian` (exact
+for the VAE, analytic for the moment encoder, Monte Carlo otherwise).
 """
 
 import numpy as np
@@ -34,8 +33,7 @@ from avb_keras import contrast
 from avb_keras.checks import positive_int
 from avb_keras.callbacks.base import (SummaryCallback, monitoring_batch,
                                       unchanged_random_state)
-from avb_keras.models import AVB, VAE
-from avb_keras.models.base import player_of
+from avb_keras.models.players import player_of
 
 
 def current_learning_rate(optimizer):
@@ -45,14 +43,8 @@ def current_learning_rate(optimizer):
 
 def posterior_moments(model, x):
     """(mu(x), sigma(x)), each [batch, latent_dim], of q(z|x) as the model sees it."""
-    if isinstance(model, VAE):
-        q = model.posterior(x)
-        return q.mean(), q.stddev()
-    if isinstance(model, AVB) and model.adaptive_contrast:
-        return tuple(getattr(model.posterior_sample(x)[1], m)() for m in ("mean", "stddev"))
-    samples = tf.stack([model.encode(x) for _ in range(getattr(model, "moment_samples", 16))])
-    mean, variance = contrast.monte_carlo_moments(samples)
-    return mean, tf.sqrt(variance)
+    r = model.moment_matched_gaussian(x)
+    return r.mean(), r.stddev()
 
 
 class TrainingMonitor(SummaryCallback):

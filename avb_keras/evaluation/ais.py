@@ -28,9 +28,9 @@ Schedules (Wu et al. 2017, appendix): "linear" beta_t = t / T; "sigmoid"
 beta_t = (s(t) - s(0)) / (s(T) - s(0)) with s(t) = sigmoid(4 (2t/T - 1)),
 which spends more steps near both ends where the densities change fastest.
 
-Initial density p0 (`initial`): the prior p(z) by default; a VAE's Gaussian
-encoder q(z|x); for AVB with Adaptive Contrast the Gaussian
-r(z|x) = N(mu(x), sigma(x)^2) with the moments of q (see `avb_keras.contrast`).
+Initial density p0 (`initial`): by default the Gaussian with the moments of
+q(z|x), the model's `moment_matched_gaussian(x)` (a VAE's own Gaussian encoder;
+r(z|x) = N(mu(x), sigma(x)^2) for AVB, see `avb_keras.contrast`), or the prior.
 
 HMC step size, adapted without biasing the estimate. The step size eps_t[x]
 (one per example and temperature, shared by its chains, which are
@@ -73,8 +73,6 @@ TARGET_ACCEPTANCE = 0.65
 ADAPTATION_RATE = 0.5
 #: Bounds of the step size (keeps a flat target from blowing the step up).
 STEP_SIZE_RANGE = (1e-5, 10.0)
-#: Encoder draws behind the moments of q when p0 is r(z|x).
-MOMENT_SAMPLES = 256
 #: XLA's default. On the project's 2-core CPU (docs/RESULTS.md, "AIS") XLA was about
 #: 9x faster for tiny models (loop overhead) but 1.3x slower for an MNIST-sized MLP.
 JIT_COMPILE = False
@@ -125,27 +123,19 @@ def annealing_schedule(num_steps, schedule="sigmoid"):
     raise ValueError(f"schedule must be 'sigmoid' or 'linear'; got {schedule!r}.")
 
 
-def initial_distribution(model, x, initial=None, moment_samples=MOMENT_SAMPLES):
+def initial_distribution(model, x, initial=None, num_samples=None, seed=None):
     """p0(z|x) for AIS: a distribution with batch shape [batch] and event [latent_dim].
 
     Args:
       model: an avb_keras model.
       x: a checked batch of examples (a float tensor).
-      initial: None (the model's best: the encoder for a VAE or for AVB with
-        Adaptive Contrast, else the prior), "prior", "encoder", or a
-        `tfd.Distribution` over z with batch shape [batch].
-      moment_samples: noise draws behind the moments of an implicit encoder.
-
-    "encoder" for an encoder without a density is the Gaussian with q's
-    moments, r(z|x): analytic for the moment encoder, whose moments average
-    over the minibatch of noise draws, so x is tiled to `moment_samples`
-    rows (at batch size 1 the variance would collapse to the floor); Monte
-    Carlo from `moment_samples` encoder draws per example otherwise.
+      initial: None or "encoder" (the Gaussian with q's moments,
+        `model.moment_matched_gaussian`), "prior", or a `tfd.Distribution`
+        over z with batch shape [batch].
+      num_samples: encoder draws behind Monte Carlo moments (default: the model's).
+      seed: an int (or a stateless seed pair) making those draws repeatable.
     """
     batch = int(x.shape[0])
-    if initial is None:
-        has_q = hasattr(model, "posterior") or getattr(model, "adaptive_contrast", False)
-        initial = "encoder" if has_q else "prior"
     if isinstance(initial, tfd.Distribution):
         expected = ([batch], [model.latent_dim])
         got = (initial.batch_shape.as_list(), initial.event_shape.as_list())
@@ -155,19 +145,18 @@ def initial_distribution(model, x, initial=None, moment_samples=MOMENT_SAMPLES):
         return initial
     if initial == "prior":
         return tfd.BatchBroadcast(model.prior, [batch])
-    if initial != "encoder":
+    if initial not in (None, "encoder"):
         raise ValueError(f"initial must be None, 'prior', 'encoder' or a tfd.Distribution "
                          f"over z; got {initial!r}.")
-    if hasattr(model, "posterior"):
-        return model.posterior(x)
-    moment_samples = positive_int(moment_samples, "moment_samples")
-    if isinstance(model.encoder.output, dict) and "variance" in model.encoder.output:
-        out = model.to_density_dtype(
-            model.encoder(tile_examples(x, math.ceil(moment_samples / batch))))
-        return contrast.auxiliary_gaussian(out["mean"][:batch], out["variance"][:batch])
-    samples = tf.reshape(model.encode(tile_examples(x, moment_samples)),
-                         [moment_samples, batch, model.latent_dim])
-    return contrast.auxiliary_gaussian(*contrast.monte_carlo_moments(samples))
+    return model.moment_matched_gaussian(x, num_samples=num_samples, seed=_int_seed(seed))
+
+
+def _int_seed(seed):
+    """One int from an int or a stateless pair (None stays None), for the encoder's draws."""
+    if seed is None:
+        return None
+    pair = np.asarray(stateless_seed(seed)).astype(np.int64)
+    return int(pair[0] * 1_000_003 + pair[1]) % 2 ** 31
 
 
 def ais_log_likelihood(model, x, num_chains=16, num_steps=1000, leapfrog_steps=10, seed=None,
@@ -182,8 +171,8 @@ def ais_log_likelihood(model, x, num_chains=16, num_steps=1000, leapfrog_steps=1
       num_chains: C, independent estimating chains per example.
       num_steps: T, intermediate densities (one HMC transition each).
       leapfrog_steps: leapfrog steps per HMC transition.
-      seed: an int (or a stateless seed pair) for repeatable chains; the
-        encoder draws behind p0 follow Keras's global seed.
+      seed: an int (or a stateless seed pair) for repeatable chains and
+        encoder draws behind p0.
       schedule: "sigmoid" or "linear".
       initial: p0; see `initial_distribution`.
       adaptation_chains: pilot chains per example that adapt the step size;
@@ -209,7 +198,7 @@ def ais_log_likelihood(model, x, num_chains=16, num_steps=1000, leapfrog_steps=1
         raise ValueError(f"adaptation_chains must be a non-negative integer; "
                          f"got {adaptation_chains!r}.")
     x = checked_images(model, x)
-    p0 = initial_distribution(model, x, initial)
+    p0 = initial_distribution(model, x, initial, seed=seed)
     if step_size is None:
         try:
             step_size = 0.5 * tf.reduce_min(p0.stddev(), axis=-1)

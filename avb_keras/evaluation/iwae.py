@@ -39,14 +39,9 @@ def iwae_bound(model, x, num_samples, seed=None):
       TypeError: the model's encoder has no density.
       ValueError: a bad batch or num_samples < 1.
     """
-    if not callable(getattr(model, "posterior", None)):
-        raise TypeError(
-            f"iwae_bound needs an encoder with a density q(z|x) (a model with "
-            f"`posterior(x)`, such as the VAE); {type(model).__name__} has an implicit "
-            "encoder without one. Use ais_log_likelihood instead.")
     num_samples = positive_int(num_samples, "num_samples")
     x = checked_images(model, x)
-    q = model.posterior(x)
+    q = model.posterior(x)  # a TypeError for an implicit encoder, which has no density
     chunk = max(1, min(num_samples, CHUNK_ROWS // int(x.shape[0])))
     seed = stateless_seed(seed)
     x_tiled = tile_examples(x, chunk)

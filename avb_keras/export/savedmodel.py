@@ -22,14 +22,14 @@ redeployed alone. Signatures (method `tensorflow/serving/predict`):
                                  z      the prior draws
     encoder  encode           x [batch, H, W, C] float32, seed int64 scalar (-1: fresh noise)
                               -> z      one sample of q(z|x) per example
-                                 z_mean, z_std  the moments of q(z|x) where the model has
-                                        them (VAE; AVB with Adaptive Contrast)
+                                 z_mean, z_std  the moments of q(z|x)
 
-z_mean and z_std are, for the VAE, the Gaussian encoder's mean and standard
-deviation; for AVB with Adaptive Contrast, the moments of r(z|x) that the
-adversary contrasts with (`AVB.posterior_sample`): analytic for the moment
-encoder, Monte Carlo over `model.moment_samples` draws for an implicit encoder,
-with sigma = sqrt(var + 1e-4) as in `contrast.auxiliary_gaussian`.
+z_mean and z_std are those of the model's `moment_matched_gaussian(x)`: for the
+VAE, the Gaussian encoder's mean and standard deviation; for AVB's moment
+encoder, the analytic moments (r(z|x) of Adaptive Contrast; a request of fewer
+than 256 images is tiled to 256 noise draws); otherwise Monte Carlo over 256
+encoder draws per image, with sigma = sqrt(var + 1e-4) as in
+`contrast.auxiliary_gaussian`.
 
 Every signature checks its inputs inside the graph (NaN/Inf, the range of
 pixels, the number of samples), so that a server rejects a bad request with a
@@ -53,18 +53,13 @@ import tensorflow as tf
 
 from avb_keras import likelihoods
 from avb_keras.checkpoints import write_text_atomic
-from avb_keras.models.avb import AVB
-from avb_keras.models.base import seed_state_variables
-from avb_keras.models.vae import VAE
+from avb_keras.models.base import LatentVariableModel
+from avb_keras.seeding import reseed, seed_state_variables
 
 #: The SignatureDef method name that TF Serving's Predict API expects.
 PREDICT_METHOD = tf.saved_model.PREDICT_METHOD_NAME
 #: The most images one `sample` call may ask for (bounds a server's memory per request).
 MAX_SAMPLES = 10000
-#: Noise draws over which the moment encoder's noise statistics are taken at least.
-#: Its moments are estimated across the batch, so a request of one image would see a
-#: zero variance; small requests are tiled up to this many rows.
-MOMENT_DRAWS = 64
 #: The seed value that means "no seed": fresh noise from the exported generators.
 NO_SEED = -1
 CARD_JSON = "model_card.json"
@@ -120,18 +115,6 @@ def seed_generators(model):
     Setting them from one seed makes an encoding repeatable (see `reseed`).
     """
     return seed_state_variables(model.encoder) + [model.seed_generator.state]
-
-
-def reseed(states, seed):
-    """Sets generator i to the stateless seed pair [seed, (i + 1) * 2^32].
-
-    Distinct counters keep the generators' streams apart; works eagerly and
-    inside a `tf.function`.
-    """
-    seed = tf.cast(seed, tf.int64)
-    for i, state in enumerate(states):
-        state.assign(tf.cast(tf.stack([seed, tf.constant((i + 1) << 32, tf.int64)]),
-                             state.dtype))
 
 
 def load_trained(path):
@@ -290,35 +273,19 @@ def _reseeded(states, seed):
 
 
 def encoder_moments(model):
-    """A function x -> {"z"[, "z_mean", "z_std"]} for `model`, reusing its own code."""
-    f32 = lambda t: tf.cast(t, tf.float32)  # noqa: E731
-    if isinstance(model, VAE):
-        def vae_moments(x):
-            q = model.posterior(x)
-            z = model._reparameterized_sample(q)
-            return {"z": f32(z), "z_mean": f32(q.mean()), "z_std": f32(q.stddev())}
-        return vae_moments
-    if isinstance(model, AVB) and model.adaptive_contrast:
-        def avb_moments(x):
-            batch = tf.shape(x)[0]
-            if model.moment_estimator == "analytic":
-                # The moment encoder estimates its noise statistics across the batch:
-                # tile small batches so that they rest on >= MOMENT_DRAWS draws.
-                copies = tf.maximum(1, -(-MOMENT_DRAWS // tf.maximum(batch, 1)))
-                x = tf.tile(x, tf.concat([[copies], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
-            z, r = model.posterior_sample(x)
-            return {"z": f32(z[:batch]), "z_mean": f32(r.mean()[:batch]),
-                    "z_std": f32(r.stddev()[:batch])}
-        return avb_moments
-    return lambda x: {"z": f32(model.encode(x))}
+    """A function x -> {"z", "z_mean", "z_std"}: a draw of q(z|x) and q's moments."""
+    def moments(x):
+        r = model.moment_matched_gaussian(x)
+        return {"z": tf.cast(model.encode(x), tf.float32),
+                "z_mean": tf.cast(r.mean(), tf.float32), "z_std": tf.cast(r.stddev(), tf.float32)}
+    return moments
 
 
 def _check_model(model):
-    if not isinstance(model, (AVB, VAE)):
-        raise TypeError(f"Expected an avb_keras AVB or VAE model; got {type(model).__name__}.")
+    if not isinstance(model, LatentVariableModel):
+        raise TypeError(f"Expected an avb_keras model with a decoder (VAE, AVB or AAE); got "
+                        f"{type(model).__name__}.")
 
-
-# ---------------------------------------------------------------- atomic versions
 
 def _check_version(version):
     if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
@@ -374,10 +341,7 @@ def describe(model, kind, version_dir, card=None):
 
 
 def _encoder_type(model):
-    if isinstance(model, VAE):
-        return "gaussian"
-    out = model.encoder.output
-    return "moment" if isinstance(out, dict) and "mean" in out else "implicit"
+    return model.encoder_type
 
 
 def signature_summary(version_dir):
