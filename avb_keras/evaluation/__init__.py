@@ -1,13 +1,14 @@
-"""Evaluation of trained models: log-likelihood by AIS, the IWAE bound, and exact
-quadrature for 2-d latents."""
+"""Evaluation of trained models: log-likelihood by AIS, the IWAE bound, exact
+quadrature for 2-d latents, and an adversary-free lower bound on the KL."""
 
 from avb_keras.evaluation.ais import (AISResult, DatasetLogLikelihood, ais_log_likelihood,
                                       annealing_schedule, evaluate_log_likelihood,
                                       initial_distribution)
 from avb_keras.evaluation.iwae import iwae_bound
+from avb_keras.evaluation.kl_bound import KLBound, kl_lower_bound
 from avb_keras.evaluation.linear_gaussian import linear_gaussian
 from avb_keras.evaluation.quadrature import latent_grid, quadrature_log_likelihood
 
-__all__ = ["AISResult", "DatasetLogLikelihood", "ais_log_likelihood", "annealing_schedule",
+__all__ = ["AISResult", "DatasetLogLikelihood", "KLBound", "kl_lower_bound", "ais_log_likelihood", "annealing_schedule",
            "evaluate_log_likelihood", "initial_distribution", "iwae_bound", "latent_grid",
            "linear_gaussian", "quadrature_log_likelihood"]
