@@ -14,6 +14,7 @@ from avb_keras.callbacks.base import SummaryCallback, close_writer, summary_writ
 from avb_keras.callbacks.divergence import DivergenceGuard, TrainingDiverged
 from avb_keras.callbacks.hparams import HParamsLogger, model_hparams
 from avb_keras.callbacks.images import ImagePanels
+from avb_keras.callbacks.kl_check import KLBoundCheck, KLBoundWarning
 from avb_keras.callbacks.monitor import TrainingMonitor
 
 
@@ -32,6 +33,7 @@ def monitoring_callbacks(log_dir, data, log_every=50, hparams=None):
             ImagePanels(log_dir, data)]
 
 
-__all__ = ["DivergenceGuard", "HParamsLogger", "ImagePanels", "SummaryCallback", "TrainingDiverged",
+__all__ = ["DivergenceGuard", "HParamsLogger", "ImagePanels", "KLBoundCheck", "KLBoundWarning",
+           "SummaryCallback", "TrainingDiverged",
            "TrainingMonitor", "close_writer", "model_hparams", "monitoring_callbacks",
            "summary_writer"]

@@ -17,22 +17,27 @@ and, on a fixed monitoring batch x, with the model's own formulas:
                              the moments of q(z|x): mean of mu(x), its spread over x,
                              mean of sigma(x) (a collapsed posterior has mu_std -> 0,
                              sigma_mean -> 1)
+    kl/estimate              mean kl(x): the model's KL (for AVB the adversary's estimate)
+    kl/lower_bound           mean E_q[log r_full - log p], an adversary-free lower bound on
+                             the KL (`evaluation.kl_lower_bound`, K = 64 draws): an
+                             estimate below it is wrong by at least the difference
     histograms latent/z, adversary/logits_q, adversary/logits_prior,
                posterior/mu, posterior/sigma
 
 At each epoch's end it also writes `epoch/<name>` for every entry of fit's
 epoch logs (training and `val_` metrics). Adversary entries appear for AVB
-only. The moments are those of the model's `moment_matched_gaussian` (exact
-for the VAE, analytic for the moment encoder, Monte Carlo otherwise).
+only. The moments are those of the model's full-covariance `moment_matched_gaussian`
+from K = 64 draws (exact for the VAE, analytic for the moment encoder, Monte
+Carlo otherwise).
 """
 
 import numpy as np
 import tensorflow as tf
 
-from avb_keras import contrast
 from avb_keras.checks import positive_int
 from avb_keras.callbacks.base import (SummaryCallback, monitoring_batch,
                                       unchanged_random_state)
+from avb_keras.evaluation.kl_bound import bound_terms
 from avb_keras.models.players import player_of
 
 
@@ -41,10 +46,8 @@ def current_learning_rate(optimizer):
     return float(np.asarray(optimizer.learning_rate))
 
 
-def posterior_moments(model, x):
-    """(mu(x), sigma(x)), each [batch, latent_dim], of q(z|x) as the model sees it."""
-    r = model.moment_matched_gaussian(x)
-    return r.mean(), r.stddev()
+#: K, the encoder draws behind the monitor's moments and KL bound (and as many again).
+MONITOR_MOMENT_SAMPLES = 64
 
 
 class TrainingMonitor(SummaryCallback):
@@ -105,11 +108,15 @@ class TrainingMonitor(SummaryCallback):
         scalars = {f"gradient_norm/{p}": tf.linalg.global_norm(tape.gradient(losses[p], v))
                    for p, (_, v) in self.players().items()}
         del tape
-        mu, sigma = posterior_moments(model, x)
+        r = model.moment_matched_gaussian(x, "full", MONITOR_MOMENT_SAMPLES)
+        mu, sigma = r.mean(), r.stddev()
         histograms = {"latent/z": model.encode(x), "posterior/mu": mu, "posterior/sigma": sigma}
         scalars.update({"posterior/mu_mean": tf.reduce_mean(mu),
                         "posterior/mu_std": tf.reduce_mean(tf.math.reduce_std(mu, axis=0)),
-                        "posterior/sigma_mean": tf.reduce_mean(sigma)})
+                        "posterior/sigma_mean": tf.reduce_mean(sigma),
+                        "kl/estimate": tf.reduce_mean(terms["kl"]),
+                        "kl/lower_bound": tf.reduce_mean(
+                            bound_terms(model, x, r, MONITOR_MOMENT_SAMPLES))})
         if "t_q" in terms:
             t_q, t_p = tf.reduce_mean(terms["t_q"]), tf.reduce_mean(terms["t_p"])
             scalars.update({"adversary/logit_q_mean": t_q, "adversary/logit_prior_mean": t_p,
