@@ -156,12 +156,14 @@ def test_global_moments_are_those_of_the_whole_batch(mirrored):
     z = np.arange(16, dtype="float32").reshape(8, 2) ** 2
 
     def moments():
-        return distribute.global_moments(distribute.replica_share(tf.constant(z)))
+        return distribute.global_moments(distribute.replica_share(tf.constant(z)), "full")
 
     results = mirrored.experimental_local_results(mirrored.run(tf.function(moments)))
-    for mean, variance in results:
-        np.testing.assert_allclose(mean, z.mean(axis=0), rtol=1e-6)
-        np.testing.assert_allclose(variance, z.var(axis=0), rtol=1e-5)
+    for moments in results:
+        np.testing.assert_allclose(moments["mean"], z.mean(axis=0), rtol=1e-6)
+        np.testing.assert_allclose(moments["variance"], z.var(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(moments["covariance"], np.cov(z, rowvar=False, bias=True),
+                                   rtol=1e-5)
 
 
 def test_a_global_batch_that_does_not_split_evenly_is_refused(mirrored):

@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_SHAPE, binary_images
+from conftest import TINY_SHAPE, binary_images, tiny_vae
 from export_helpers import MODELS, export_all
 
 from avb_keras.export import BadRequest, OfflineServer, make_predict_request, reseed, \
     seed_generators
-from avb_keras.export.savedmodel import encoder_moments
+from avb_keras.export.savedmodel import encoder_moments, export_decoder
 
 SEED = 21
 
@@ -97,11 +97,13 @@ def test_fresh_process_loaders_reproduce_the_keras_outputs(exported, tmp_path):
 # -------------------------------------------------------------------------- requests
 
 @pytest.fixture(scope="module")
-def servers(exported):
+def servers(exported, tmp_path_factory):
     model, decoder_dir, encoder_dir = exported["avb_ac_moment"]
-    plain = exported["avb_plain"]
+    # A Gaussian likelihood has no logits: its decoder's serving_default has one output.
+    gaussian = export_decoder(tiny_vae(latent_dim=3, likelihood="gaussian"),
+                              tmp_path_factory.mktemp("gaussian") / "decoder")
     return {"model": model, "decoder": OfflineServer(decoder_dir.parent),
-            "encoder": OfflineServer(encoder_dir), "plain_encoder": OfflineServer(plain[2])}
+            "encoder": OfflineServer(encoder_dir), "gaussian_decoder": OfflineServer(gaussian)}
 
 
 def test_predict_request_protos_round_trip(servers):
@@ -151,10 +153,8 @@ def test_rest_row_and_columnar_forms_give_the_servers_response(servers):
     assert np.asarray(sample["outputs"]["images"]).shape == (2, *TINY_SHAPE)
 
     # A single output is returned bare, as TF Serving does.
-    x = binary_images(3).tolist()
-    plain = servers["plain_encoder"].rest({"signature_name": "encode",
-                                           "inputs": {"x": x, "seed": 1}})
-    assert np.asarray(plain["outputs"]).shape == (3, 3)
+    plain = servers["gaussian_decoder"].rest({"inputs": {"z": z.tolist()}})
+    assert np.asarray(plain["outputs"]).shape == (len(z), *TINY_SHAPE)
 
 
 @pytest.mark.parametrize("server, body, message", [

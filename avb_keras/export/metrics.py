@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from avb_keras import contrast, likelihoods
+from avb_keras import likelihoods, priors
 from avb_keras.evaluation.quadrature import quadrature_log_likelihood
 
 tfd = tfp.distributions
@@ -38,7 +38,7 @@ class _ServedDecoder:
         self.signature = _loaded(path).signatures["serving_default"]
         self.latent_dim = int(self.signature.structured_input_signature[1]["z"].shape[-1])
         self.likelihood = likelihoods.Bernoulli()
-        self.prior = contrast.standard_normal(self.latent_dim)
+        self.prior = priors.standard_normal(self.latent_dim)
 
     def decoder(self, z):
         return self.signature(z=tf.cast(z, tf.float32))["logits"]
@@ -58,8 +58,9 @@ def served_log_likelihood(decoder_path, x, grid_size=400, bound=6.0):
 def served_reconstruction(encoder_path, decoder_path, x, seed=0, batch_size=500, elbo=False):
     """Per-example -log p(x|z) and, with `elbo=True`, the ELBO (numpy arrays, nats).
 
-    `elbo=True` needs an encoder whose z_mean/z_std describe q itself (the VAE;
-    for AVB they are the moments of the contrast r, not q).
+    `elbo=True` needs an encoder whose q(z|x) is the Gaussian of z_mean/z_std (the
+    VAE; for AVB they are only q's moments, and the KL of that Gaussian is a lower
+    bound on q's, see `evaluation.kl_lower_bound`).
 
     Batch i of `x` is encoded with seed `seed * 1000 + i`, so the result depends
     on `seed` and `batch_size` only.
@@ -77,7 +78,7 @@ def served_reconstruction(encoder_path, decoder_path, x, seed=0, batch_size=500,
         reconstruction.append(-log_px_z.numpy())
         if elbo:
             posterior = tfd.Independent(tfd.Normal(q["z_mean"], q["z_std"]), 1)
-            kl = tfd.kl_divergence(posterior, contrast.standard_normal(q["z"].shape[-1]))
+            kl = tfd.kl_divergence(posterior, priors.standard_normal(q["z"].shape[-1]))
             elbos.append((log_px_z - kl).numpy())
     result = {"reconstruction": np.concatenate(reconstruction)}
     if elbo:

@@ -275,8 +275,9 @@ def _reseeded(states, seed):
 def encoder_moments(model):
     """A function x -> {"z", "z_mean", "z_std"}: a draw of q(z|x) and q's moments."""
     def moments(x):
+        z = model.encode(x)
         r = model.moment_matched_gaussian(x)
-        return {"z": tf.cast(model.encode(x), tf.float32),
+        return {"z": tf.cast(z, tf.float32),
                 "z_mean": tf.cast(r.mean(), tf.float32), "z_std": tf.cast(r.stddev(), tf.float32)}
     return moments
 
