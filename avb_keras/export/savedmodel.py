@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from avb_keras import likelihoods
+from avb_keras import likelihoods, validation
 from avb_keras.checkpoints import write_text_atomic
 from avb_keras.models.avb import AVB
 from avb_keras.models.base import seed_state_variables
@@ -177,7 +177,7 @@ def card_from_run(summary):
 
 def _check_finite(tensor, name):
     return tf.debugging.assert_all_finite(
-        tensor, f"Input '{name}' contains NaN or Inf: expected finite float32 values.")
+        tensor, validation.nonfinite_message(f"Input '{name}'", "float32 values"))
 
 
 class DecoderModule(tf.Module):
