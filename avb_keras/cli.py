@@ -203,7 +203,8 @@ def run_training(args):
 def _train_in_scope(args, strategy, scratch):
     import keras
 
-    from avb_keras import AVB, VAE, callbacks, checkpoints, datasets, distribute, presets
+    from avb_keras import (AVB, VAE, atomic, callbacks, checkpoints, datasets, distribute,
+                           presets, saving)
 
     preset_name = args.preset or ("four_frames" if args.dataset == "four_frames" else "mnist_mlp")
     preset = presets.get(preset_name)
@@ -301,7 +302,7 @@ def _train_in_scope(args, strategy, scratch):
                                  write_dir / "checkpoints", settings, history,
                                  journal=write_dir / "epochs.jsonl")])
     train_seconds = time.time() - start
-    checkpoints.save_atomic(model, write_dir / "model.keras")
+    saving.save_model(model, write_dir / "model.keras")
     test = model.evaluate(data["test"], return_dict=True, verbose=0)
 
     summary = {"model": args.model, "preset": preset_name, "dataset": args.dataset,
@@ -312,7 +313,7 @@ def _train_in_scope(args, strategy, scratch):
                "mixed_precision": args.mixed_precision, "jit_compile": bool(model.jit_compile),
                "test": {k: float(v) for k, v in test.items()},
                "command": "avb-keras " + " ".join(sys.argv[1:])}
-    checkpoints.write_text_atomic(write_dir / "metrics.json", json.dumps(summary, indent=2))
+    atomic.write_text(write_dir / "metrics.json", json.dumps(summary, indent=2))
     return model, {**summary, "run_dir": str(run_dir), "chief": scratch is None}
 
 

@@ -147,12 +147,12 @@ def _steps(dataset, summary):
 
 def write_index(out, built):
     """saved_models/index.json: what was built last, for the README and the zoo test."""
+    from avb_keras.atomic import write_text
+
     path = out / "index.json"
     index = json.loads(path.read_text()) if path.exists() else {}
     index.update({entry["name"]: entry for entry in built})
-    temporary = path.with_name(".index.json.partial")
-    temporary.write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
-    os.replace(temporary, path)
+    write_text(path, json.dumps(dict(sorted(index.items())), indent=2) + "\n")
 
 
 def main(argv=None):

@@ -14,7 +14,7 @@ from conftest import TINY_SHAPE, binary_images
 from export_helpers import MODELS, export_all
 
 from avb_keras import cli, contrast
-from avb_keras.checkpoints import save_atomic
+from avb_keras.saving import save_model
 from avb_keras.export import (export_decoder, export_encoder, next_version, read_signature_defs,
                               reseed, seed_generators, versions)
 from avb_keras.export import savedmodel
@@ -255,7 +255,7 @@ def test_model_card_records_the_model_and_merges_metrics(exported, tmp_path):
 def test_cli_exports_a_model_file_and_reports_user_errors(tmp_path, capsys):
     model = MODELS["avb_plain"][0]()
     model.compile()  # saving an uncompiled AVB fails in base.get_compile_config (reported)
-    model_path = save_atomic(model, tmp_path / "model.keras")
+    model_path = save_model(model, tmp_path / "model.keras")
     out = tmp_path / "served"
     assert cli.main(["export", str(model_path), "--out", str(out)]) == 0
     assert cli.main(["export", str(model_path), "--out", str(out / "enc"), "--encoder",

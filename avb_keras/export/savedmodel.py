@@ -43,16 +43,13 @@ an existing version is never overwritten.
 
 import datetime
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from avb_keras import likelihoods, validation
-from avb_keras.checkpoints import write_text_atomic
+from avb_keras import likelihoods, saving, validation
+from avb_keras.atomic import atomic_path, write_text
 from avb_keras.models.avb import AVB
 from avb_keras.models.base import seed_state_variables
 from avb_keras.models.vae import VAE
@@ -140,22 +137,13 @@ def load_trained(path):
     A run folder holds `model.keras` and `metrics.json` (data, budget, test
     metrics, command), which go into the model card.
     """
-    import keras
-
-    import avb_keras  # noqa: F401  (registers the model classes for deserialization)
-
     path = Path(path)
     summary = None
     if path.is_dir():
         if (path / "metrics.json").is_file():
             summary = json.loads((path / "metrics.json").read_text())
         path = path / "model.keras"
-    if not path.is_file():
-        raise FileNotFoundError(f"No model at {path}: expected a .keras file saved by avb_keras "
-                                "or a run folder of `avb-keras train` (with model.keras).")
-    if path.suffix != ".keras":
-        raise ValueError(f"Expected a .keras model file; got {str(path)!r}.")
-    model = keras.saving.load_model(path, safe_mode=True)
+    model = saving.load_model(path)
     _check_model(model)
     return model, summary
 
@@ -334,17 +322,9 @@ def _export(module, signatures, model, kind, base_dir, version, card):
     if target.exists():
         raise FileExistsError(f"Version {version} exists already at {target}; versions are "
                               "never overwritten. Omit the version to write the next free one.")
-    base_dir.mkdir(parents=True, exist_ok=True)
-    # A dot-name is not an integer, so TF Serving never picks the folder up half-written.
-    temporary = base_dir / f".partial-{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
+    # The temporary name is hidden, not an integer: TF Serving never serves it half-written.
+    with atomic_path(target, overwrite=False) as temporary:
         tf.saved_model.save(module, str(temporary), signatures=signatures)
-        if target.exists():
-            raise FileExistsError(f"Version {version} appeared at {target} during the export; "
-                                  "it was left untouched.")
-        os.rename(temporary, target)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
     write_model_card(base_dir, version, describe(model, kind, target, card))
     return target
 
@@ -416,8 +396,8 @@ def write_model_card(base_dir, version, info):
     card = json.loads(path.read_text()) if path.exists() else {"name": name}
     card.setdefault("versions", {})[str(version)] = info
     card["versions"] = dict(sorted(card["versions"].items(), key=lambda kv: int(kv[0])))
-    write_text_atomic(path, json.dumps(card, indent=2) + "\n")
-    write_text_atomic(base_dir / CARD_MD, render_model_card(card))
+    write_text(path, json.dumps(card, indent=2) + "\n")
+    write_text(base_dir / CARD_MD, render_model_card(card))
 
 
 def update_model_card(base_dir, version, updates):
