@@ -129,11 +129,11 @@ _positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive num
 
 
 def export(args):
-    from avb_keras.export import savedmodel
+    from avb_keras.export import model_card, savedmodel
 
     model, summary = savedmodel.load_trained(args.model_path)
     write = savedmodel.export_encoder if args.encoder else savedmodel.export_decoder
-    card = savedmodel.card_from_run(summary)
+    card = model_card.card_from_run(summary)
     card["export_command"] = "avb-keras " + " ".join(sys.argv[1:])
     path = write(model, args.out, version=args.version, card=card)
     print(f"Exported the {'encoder' if args.encoder else 'decoder'} of "

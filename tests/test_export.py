@@ -17,7 +17,7 @@ from avb_keras import cli, contrast
 from avb_keras.saving import save_model
 from avb_keras.export import (export_decoder, export_encoder, next_version, read_signature_defs,
                               reseed, seed_generators, versions)
-from avb_keras.export import savedmodel
+from avb_keras.export import model_card, savedmodel
 
 PREDICT = "tensorflow/serving/predict"
 SAVED_MODEL_CLI = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "saved_model_cli"
@@ -235,7 +235,7 @@ def test_model_card_records_the_model_and_merges_metrics(exported, tmp_path):
     base = tmp_path / "demo" / "encoder"
     export_encoder(model, base, card={"data": "tiny", "training_budget": "1 step",
                                       "command": "pytest"})
-    savedmodel.update_model_card(base, 1, {"test_metrics": {"reconstruction": 1.5}})
+    model_card.update_model_card(base, 1, {"test_metrics": {"reconstruction": 1.5}})
     card = json.loads((base / "model_card.json").read_text())
     info = card["versions"]["1"]
     assert card["name"] == "demo/encoder"
