@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from avb_keras import AVB, cli, native_logs
+from avb_keras import AAE, AVB, cli, native_logs, saving
 
 
 def run_cli(*args, cwd):
@@ -40,6 +40,20 @@ def test_train_writes_a_loadable_model_logs_and_metrics(tmp_path):
     assert not list(run_dir.rglob("*.partial-*"))  # no temporary files left behind
 
 
+def test_train_an_adversarial_autoencoder(tmp_path, capsys):
+    run_dir = tmp_path / "aae"
+    assert cli.main(["train", "--model", "aae", "--dataset", "four_frames", "--epochs", "1",
+                     "--steps-per-epoch", "2", "--batch-size", "32", "--log-every", "1000",
+                     "--run-dir", str(run_dir)]) == 0
+    assert "Training AAE (four_frames" in capsys.readouterr().out
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["model"] == "aae" and summary["epochs"] == 1
+    assert set(summary["test"]) >= {"loss", "kl", "elbo", "adversary_loss"}
+    assert all(np.isfinite(v) for v in summary["test"].values())
+    model = saving.load_model(run_dir / "model.keras")
+    assert isinstance(model, AAE) and int(model.optimizer.iterations) == 2
+
+
 @pytest.mark.parametrize("args, message", [
     (["--epochs", "0"], "expected a positive integer"),
     (["--latent-dim", "-3"], "expected a positive integer"),
@@ -47,6 +61,7 @@ def test_train_writes_a_loadable_model_logs_and_metrics(tmp_path):
     (["--preset", "huge"], "Unknown preset 'huge'"),
     (["--dataset", "four_frames", "--preset", "mnist_mlp"], "built for data shaped"),
     (["--model", "vae", "--no-adaptive-contrast"], "applies to --model avb only"),
+    (["--model", "aae", "--no-adaptive-contrast"], "applies to --model avb only"),
     (["--dataset", "mnist", "--data-path", "/nonexistent/mnist.npz"], "MNIST file not found"),
 ])
 def test_user_errors_give_one_line_and_a_nonzero_exit(args, message, tmp_path, capsys):
