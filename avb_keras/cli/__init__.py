@@ -7,8 +7,8 @@ test metrics. One module a step:
 
 - `parser`: the options (argparse).
 - `settings`: the options resolved against the preset, the data and the strategy.
-- `train`: build or resume the model, its callbacks, fit, save and summarize.
-- `export`: a trained model to a TF Serving SavedModel with its model card.
+- `training`: build or resume the model, its callbacks, fit, save and summarize.
+- `exporting`: a trained model to a TF Serving SavedModel with its model card.
 
 A user's mistake (a bad value, a missing or damaged file) is one line on stderr
 and exit status 2; a diverged run is one line and exit status 3.
@@ -17,9 +17,9 @@ and exit status 2; a diverged run is one line and exit status 3.
 import sys
 
 from avb_keras.callbacks.divergence import TrainingDiverged
-from avb_keras.cli.export import export
+from avb_keras.cli.exporting import export
 from avb_keras.cli.parser import build_parser
-from avb_keras.cli.train import run_training, train
+from avb_keras.cli.training import run_training, train
 
 __all__ = ["build_parser", "main", "run_training"]
 
