@@ -23,8 +23,9 @@ Three ways in, one set of messages:
 - `validate_images(x, data_shape, support)`: any array with any leading axes,
   returned as float32 (`avb_keras.datasets.validate_images`).
 
-The SavedModel signatures and the request helper use the same messages
-(`nonfinite_message`, `range_message`, `value_checks`) for their inputs.
+The export's signatures and the request helper take their messages from here
+too: each message function and `value_checks` take a `name` for such inputs
+(e.g. "Input 'x'").
 """
 
 import contextlib
@@ -43,8 +44,8 @@ EIGHT_BIT_HINT = "divide 8-bit images by 255"
 
 def dtype_message(dtype, support, layout, name=DATA):
     """Not floating point; integers (8-bit pixels, mostly) get the hint."""
-    hint = (f" ({EIGHT_BIT_HINT})" if support == "unit_interval" and _tf_dtype(dtype) is not None
-            and _tf_dtype(dtype).is_integer else "")
+    integers = _tf_dtype(dtype) is not None and _tf_dtype(dtype).is_integer
+    hint = f" ({EIGHT_BIT_HINT})" if support == "unit_interval" and integers else ""
     values = " with values in [0, 1]" if support == "unit_interval" else ""
     return (f"{name} must be floating point{values}; got dtype {_dtype_name(dtype)}"
             f"{hint}. Expected float32 images{_shaped(layout)}.")
@@ -214,9 +215,11 @@ def _has_shape(shape, data_shape, leading):
 
 def _value_problems(array, support):
     """For each of `value_messages`: whether `array` has that problem."""
-    if not np.all(np.isfinite(array)):
-        return [True]
-    return [False, array.min() < 0, array.max() > 1][:3 if support == "unit_interval" else 1]
+    finite = bool(np.all(np.isfinite(array)))
+    problems = [not finite]
+    if support == "unit_interval":
+        problems += [finite and array.min() < 0, finite and array.max() > 1]
+    return problems
 
 
 def _checked_dataset(data, data_shape, support):
