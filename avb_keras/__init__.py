@@ -12,8 +12,12 @@ import os
 # Keras runs on TensorFlow here; tfp's distributions work inside Keras 3 models.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from avb_keras import contrast, datasets, likelihoods, networks, presets  # noqa: E402
-from avb_keras.models import AAE, AVB, VAE, AdversarialVI, LatentVariableModel  # noqa: E402
+from avb_keras.native_logs import quiet_start_up  # noqa: E402  (loads no TensorFlow)
+
+# The avb-keras command shows TensorFlow's start-up lines per TF_CPP_MIN_LOG_LEVEL.
+with quiet_start_up():
+    from avb_keras import contrast, datasets, likelihoods, networks, presets  # noqa: E402
+    from avb_keras.models import AAE, AVB, VAE, AdversarialVI, LatentVariableModel  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -1,64 +1,26 @@
-"""Saving without ever leaving a half-written model in place of a good one.
+"""Resumable runs: a whole checkpoint after every epoch, and the newest one to resume from.
 
-`save_atomic` writes to a temporary file beside the target and renames it into
-place (`os.replace` is atomic on one file system): a crash mid-save leaves the
-previous file intact.
-
-`TrainingCheckpoint` and `latest` make a run resumable: after every epoch a
-whole checkpoint folder (model with both optimizers, random generator states,
-data position) is written under a temporary name and renamed into place.
+`TrainingCheckpoint` writes each checkpoint folder (model with every player's
+optimizer, random generator states, data position) under a temporary name and
+renames it into place (`avb_keras.atomic`), so a crash never leaves half a
+checkpoint; `latest` loads the newest complete one.
 """
 
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from avb_keras import atomic, saving
 from avb_keras.seeding import seed_state_variables
-
-
-def save_atomic(model, path):
-    """Save `model` to `path` (a `.keras` file) atomically; returns the path."""
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise ValueError(f"Model files end in '.keras'; got {str(path)!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}.keras")
-    try:
-        model.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
-
-
-
-
-# ------------------------------------------------------------------ resumable runs
 
 #: Complete checkpoints kept in a run's checkpoints/ folder (older ones are deleted).
 KEEP = 2
 STATE = "state.json"
 MODEL = "model.keras"
-
-
-def write_text_atomic(path, text):
-    """Write `text` to `path` through a temporary file beside it and a rename."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
 
 
 def seed_states(model):
@@ -85,8 +47,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     Writes `FOLDER/epoch-NNNN/` holding `model.keras` (weights, config, every
     player's optimizer state) and `state.json` (epochs done, primal steps done =
     batches read, the random generators' states, `settings`, the metrics of
-    every epoch so far). The folder is written as `FOLDER/.partial-*` and
-    renamed, so a checkpoint either exists whole or not at all; then
+    every epoch so far). The folder is written under a temporary name and
+    renamed (`atomic.atomic_path`), so a checkpoint either exists whole or not at all; then
     `FOLDER/last.keras` is pointed at the new model (a hard link, renamed into
     place) and all but the newest `KEEP` checkpoints are deleted.
 
@@ -121,22 +83,14 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                  "iterations": int(self.model.optimizer.iterations.numpy()),
                  "seed_states": seed_states(self.model),
                  "settings": self.settings, "history": self.history}
-        self.folder.mkdir(parents=True, exist_ok=True)
         target = self.folder / f"epoch-{epochs_done:04d}"
-        temporary = self.folder / f".partial-{epochs_done:04d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
+        # (An existing folder of this epoch was saved by a run that was killed later.)
+        with atomic.atomic_path(target) as temporary:
             temporary.mkdir()
             self.model.save(temporary / MODEL)
-            write_text_atomic(temporary / STATE, json.dumps(state, indent=1))
-            if target.exists():  # this epoch was saved by a run that was killed later
-                shutil.rmtree(target)
-            os.rename(temporary, target)
-        finally:
-            shutil.rmtree(temporary, ignore_errors=True)
-        link = self.folder / f".last.partial-{os.getpid()}.keras"
-        link.unlink(missing_ok=True)
-        os.link(target / MODEL, link)
-        os.replace(link, self.folder / "last.keras")
+            atomic.write_text(temporary / STATE, json.dumps(state, indent=1))
+        with atomic.atomic_path(self.folder / "last.keras") as link:
+            os.link(target / MODEL, link)
         for old in complete_checkpoints(self.folder)[:-KEEP]:
             shutil.rmtree(old, ignore_errors=True)
         return target
@@ -156,22 +110,23 @@ def complete_checkpoints(folder):
 def latest(folder, clean=True):
     """(model, state) of the newest complete checkpoint in `folder`, or None.
 
-    Loads with `safe_mode=True`, restores the random generators, and (if
-    `clean`: not for a reader that must not write, such as a non-chief worker)
-    removes the `.partial-*` leftovers of a save that was killed.
+    Loads with `saving.load_model` (safe mode; a damaged file is named as
+    such), restores the random generators, and (if `clean`: not for a reader
+    that must not write, such as a non-chief worker) removes the temporaries
+    of a save that was killed (`atomic.leftovers`).
     """
-    folder = Path(folder)
-    leftovers = ([*folder.glob(".partial-*"), *folder.glob(".last.partial-*")]
-                 if clean and folder.is_dir() else [])
-    for leftover in leftovers:
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
+    if clean:
+        atomic.remove_leftovers(folder)
     found = complete_checkpoints(folder)
     if not found:
         return None
     state = json.loads((found[-1] / STATE).read_text(encoding="utf-8"))
-    model = keras.saving.load_model(found[-1] / MODEL, safe_mode=True)
+    try:
+        model = saving.load_model(found[-1] / MODEL)
+    except saving.DamagedModelFile as error:  # written whole, so damaged on disk since
+        if len(found) < 2:
+            raise
+        raise saving.DamagedModelFile(f"{error} Delete {found[-1]} to resume from "
+                                      f"{found[-2].name}.") from error
     restore_seed_states(model, state["seed_states"])
     return model, state

@@ -25,6 +25,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from avb_keras import AVB, VAE, datasets  # noqa: E402
+from avb_keras.atomic import write_text  # noqa: E402
 from avb_keras.evaluation import (ais_log_likelihood, linear_gaussian,  # noqa: E402
                                   quadrature_log_likelihood)
 
@@ -112,11 +113,7 @@ def main():
         four_frames=four_frames_rows(50 if args.quick else 500,
                                      (100,) if args.quick else (100, 1000)),
         xla=xla_rows(100 if args.quick else 200))
-    tmp = args.out + ".tmp"
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(tmp, "w") as f:
-        json.dump(report, f, indent=1)
-    os.replace(tmp, args.out)  # never leave a half-written file
+    write_text(args.out, json.dumps(report, indent=1))  # never a half-written file
     print("wrote", args.out)
 
 

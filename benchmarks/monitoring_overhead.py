@@ -30,6 +30,7 @@ import keras
 import tensorflow as tf
 
 from avb_keras import AVB, callbacks, datasets
+from avb_keras.atomic import write_text
 
 HOOKS = ("on_train_begin", "on_train_batch_end", "on_epoch_end", "on_train_end")
 
@@ -91,10 +92,7 @@ def main(argv=None):
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, TensorFlow {tf.__version__}",
     }
     print(json.dumps(result, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_name(f".{args.out.name}.partial")
-    partial.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(partial, args.out)
+    write_text(args.out, json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from avb_keras import AAE, AVB, VAE, presets
-from avb_keras.checkpoints import write_text_atomic
+from avb_keras.atomic import write_text
 
 MODELS = {
     "VAE": lambda preset: VAE.from_preset(preset, seed=0),
@@ -161,7 +161,7 @@ def main(argv=None):
     print(f"{result['machine']}; load average {result['load_average_1min_at_end']}; "
           f"{result['wall_seconds']} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
+    write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(f"Wrote {args.out}")
 
 

@@ -96,7 +96,7 @@ def build(name, args):
     import keras
 
     from avb_keras import cli
-    from avb_keras.export import savedmodel
+    from avb_keras.export import model_card, savedmodel
 
     kind, preset, dataset, latent = MODELS[name]
     run_dir = args.runs / name
@@ -111,7 +111,7 @@ def build(name, args):
             raise SystemExit(f"Training {name} failed.")
 
     model, summary = savedmodel.load_trained(run_dir)
-    card = savedmodel.card_from_run(summary)
+    card = model_card.card_from_run(summary)
     card["command"] = "python scripts/build_saved_models.py --only " + name + (
         f" --epochs {args.epochs}" if dataset == "mnist" else "")
     card["training_command"] = "avb-keras " + " ".join(train_args)
@@ -130,7 +130,7 @@ def build(name, args):
     encoder_dir = savedmodel.export_encoder(model, base / "encoder", card=card)
     metric = served_metric(name, decoder_dir, encoder_dir, kind)
     for directory in (decoder_dir, encoder_dir):
-        savedmodel.update_model_card(directory.parent, directory.name,
+        model_card.update_model_card(directory.parent, directory.name,
                                      {"test_metrics": {"reproducible": metric}})
     print(f"{name}: {metric['name']} = {metric['value']} ({decoder_dir}, {encoder_dir})",
           flush=True)
@@ -147,12 +147,12 @@ def _steps(dataset, summary):
 
 def write_index(out, built):
     """saved_models/index.json: what was built last, for the README and the zoo test."""
+    from avb_keras.atomic import write_text
+
     path = out / "index.json"
     index = json.loads(path.read_text()) if path.exists() else {}
     index.update({entry["name"]: entry for entry in built})
-    temporary = path.with_name(".index.json.partial")
-    temporary.write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
-    os.replace(temporary, path)
+    write_text(path, json.dumps(dict(sorted(index.items())), indent=2) + "\n")
 
 
 def main(argv=None):

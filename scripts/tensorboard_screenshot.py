@@ -26,6 +26,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from avb_keras.atomic import atomic_path
+
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
@@ -183,9 +185,8 @@ def screenshots(logdir, out_dir):
             open_dashboard(driver, url, dashboard, [f"tag: {t}" for t in tags],
                            tag_filter="|".join(f"^{t}$" for t in tags))
             target = out_dir / f"tensorboard_{dashboard}.png"
-            partial = target.with_name(f".{target.stem}.partial.png")
-            driver.save_screenshot(str(partial))
-            os.replace(partial, target)  # never a half-written picture in docs/
+            with atomic_path(target) as partial:  # never a half-written picture in docs/
+                driver.save_screenshot(str(partial))
             written.append(target)
     return written
 

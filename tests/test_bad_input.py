@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from avb_keras import cli, datasets
+from avb_keras import cli, datasets, validation
 
 # ------------------------------------------------------------------------ command line
 
@@ -86,25 +86,27 @@ def image_arrays(draw):
     return draw(hnp.arrays(dtype, shape, elements=values))
 
 
-def _expected_problem(x, data_shape, empty_first=False):
+def _expected_problem(x, data_shape, any_leading_axes=False):
     """What is wrong with `x`, in the order the checks look, or None."""
-    if empty_first and x.size == 0:
+    if x.size == 0:
         return "empty"
     if x.dtype.kind != "f":
         return TypeError
-    if x.size == 0:
-        return "empty"
-    if x.ndim != len(data_shape) + 1 or x.shape[1:] != data_shape:
+    leading = x.ndim - len(data_shape)
+    if not (leading >= 0 if any_leading_axes else leading == 1) or x.shape[leading:] != data_shape:
         return "shape"
     if not np.all(np.isfinite(x)):
         return "finite"
-    if x.min() < 0 or x.max() > 1:
-        return "range"
+    if x.min() < 0:
+        return "below"
+    if x.max() > 1:
+        return "above"
     return None
 
 
-MODEL_MESSAGES = {"empty": "empty", "shape": r"expects \[batch, 4, 4, 1\]",
-                  "finite": "NaN or Inf", "range": r"\[0, 1\]"}
+MESSAGES = {"empty": "is empty", "finite": "contains NaN or Inf",
+            "below": r"has values below 0: .*\[0, 1\]\.$",
+            "above": r"has values above 1: .*\(divide 8-bit images by 255\)\.$"}
 
 
 @pytest.fixture(scope="module")
@@ -117,36 +119,38 @@ def model():
 def test_the_model_checks_name_every_bad_array(model, x, form):
     data = {"array": x, "tuple": (x, np.zeros(len(x) if x.ndim else 0)),
             "dict": {"image": x}}[form]
-    problem = _expected_problem(x, SHAPE, empty_first=True)
+    problem = _expected_problem(x, SHAPE)
     if problem is None:
-        assert model._checked(data) is data
+        assert model.checked(data) is data
     elif problem is TypeError:
-        with pytest.raises(TypeError, match="floating point"):
-            model._checked(data)
+        with pytest.raises(TypeError, match="^The data must be floating point"):
+            model.checked(data)
     else:
-        with pytest.raises(ValueError, match=MODEL_MESSAGES[problem]):
-            model._checked(data)
-
-
-VALIDATE_MESSAGES = {"empty": "non-empty", "shape": r"expected shape \(\.\.\., 4, 4, 1\)",
-                     "finite": "expected finite values", "range": r"expected values in \[0, 1\]"}
+        message = (r"has shape .*, but the model expects \[batch, 4, 4, 1\]\.$"
+                   if problem == "shape" else MESSAGES[problem])
+        with pytest.raises(ValueError, match="^The data " + message):
+            model.checked(data)
 
 
 @FEW
 @given(x=image_arrays())
-def test_validate_images_names_every_bad_array(x):
+def test_validate_images_names_every_bad_array_as_the_model_does(model, x):
     # validate_images takes any leading axes, so only the trailing axes make the shape.
-    problem = _expected_problem(x.reshape((1,) + x.shape) if x.ndim == len(SHAPE) else x, SHAPE)
+    problem = _expected_problem(x, SHAPE, any_leading_axes=True)
     if problem is None:
         out = datasets.validate_images(x, SHAPE)
         assert out.dtype == np.float32
         np.testing.assert_array_equal(out, x.astype(np.float32))
-    elif problem is TypeError:
-        with pytest.raises(TypeError, match="expected float images"):
-            datasets.validate_images(x, SHAPE)
-    else:
-        with pytest.raises(ValueError, match=VALIDATE_MESSAGES[problem]):
-            datasets.validate_images(x, SHAPE)
+        return
+    with pytest.raises((TypeError, ValueError)) as raised:
+        datasets.validate_images(x, SHAPE, name="The data")
+    assert raised.type is (TypeError if problem is TypeError else ValueError)
+    if problem == "shape":
+        assert r"expects [..., 4, 4, 1]" in str(raised.value)
+    elif x.ndim == len(SHAPE) + 1:  # a batch the model takes: the same words
+        with pytest.raises(raised.type) as from_model:
+            model.checked(x)
+        assert str(from_model.value).replace("[batch,", "[...,") == str(raised.value)
 
 
 def test_a_dict_without_an_image_key_or_with_bad_images_is_named_before_training():
@@ -165,3 +169,26 @@ def test_a_dict_without_an_image_key_or_with_bad_images_is_named_before_training
                   verbose=0)  # empty, with a cardinality unknown until read
     for a, b in zip(before, model.weights, strict=True):
         np.testing.assert_array_equal(a, np.asarray(b))
+
+
+def test_a_bad_value_read_from_a_dataset_is_the_first_line_of_the_error():
+    model = tiny_avb()
+    model.compile()
+    good = tf.data.Dataset.from_tensor_slices(binary_images(8)).batch(4)
+    x = binary_images(8)
+    x[5] = 255.0  # raw 8-bit pixels in the second batch
+    bad = tf.data.Dataset.from_tensor_slices(x).batch(4)
+    for read in (lambda: model.fit(bad, verbose=0),
+                 lambda: model.fit(good, validation_data=bad, verbose=0),
+                 lambda: model.evaluate(bad, verbose=0)):
+        with pytest.raises(ValueError) as raised:
+            read()
+        assert str(raised.value).splitlines()[0] == validation.range_message("above 1")
+        # TensorFlow's error is chained (Keras's traceback filter keeps it as the context).
+        assert isinstance(raised.value.__context__, tf.errors.InvalidArgumentError)
+
+
+def test_other_graph_errors_pass_through_the_plain_value_errors_context():
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not ours"):
+        with validation.plain_value_errors("unit_interval"):
+            tf.debugging.assert_equal(1, 2, message="not ours")

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from avb_keras import AVB, cli
+from avb_keras import AAE, AVB, cli, native_logs, saving
 
 
 def run_cli(*args, cwd):
@@ -40,6 +40,20 @@ def test_train_writes_a_loadable_model_logs_and_metrics(tmp_path):
     assert not list(run_dir.rglob("*.partial-*"))  # no temporary files left behind
 
 
+def test_train_an_adversarial_autoencoder(tmp_path, capsys):
+    run_dir = tmp_path / "aae"
+    assert cli.main(["train", "--model", "aae", "--dataset", "four_frames", "--epochs", "1",
+                     "--steps-per-epoch", "2", "--batch-size", "32", "--log-every", "1000",
+                     "--run-dir", str(run_dir)]) == 0
+    assert "Training AAE (four_frames" in capsys.readouterr().out
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["model"] == "aae" and summary["epochs"] == 1
+    assert set(summary["test"]) >= {"loss", "kl", "elbo", "adversary_loss"}
+    assert all(np.isfinite(v) for v in summary["test"].values())
+    model = saving.load_model(run_dir / "model.keras")
+    assert isinstance(model, AAE) and int(model.optimizer.iterations) == 2
+
+
 @pytest.mark.parametrize("args, message", [
     (["--epochs", "0"], "expected a positive integer"),
     (["--latent-dim", "-3"], "expected a positive integer"),
@@ -47,6 +61,7 @@ def test_train_writes_a_loadable_model_logs_and_metrics(tmp_path):
     (["--preset", "huge"], "Unknown preset 'huge'"),
     (["--dataset", "four_frames", "--preset", "mnist_mlp"], "built for data shaped"),
     (["--model", "vae", "--no-adaptive-contrast"], "applies to --model avb only"),
+    (["--model", "aae", "--no-adaptive-contrast"], "applies to --model avb only"),
     (["--dataset", "mnist", "--data-path", "/nonexistent/mnist.npz"], "MNIST file not found"),
 ])
 def test_user_errors_give_one_line_and_a_nonzero_exit(args, message, tmp_path, capsys):
@@ -68,3 +83,64 @@ def test_console_script_reports_a_user_error_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "Unknown data set 'cifar'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------- a quiet command line
+
+NATIVE = (f"{native_logs.PREAMBLE}\n"
+          "I0000 00:00:1796115703.458124   20487 port.cc:153] oneDNN custom operations are on.\n"
+          "W0000 00:00:1796115703.458124   20487 guard.cc:12] A warning\n"
+          "that spans two lines.\n"
+          "E0000 00:00:1796115703.458124   20487 cuda.cc:52] An error.\n")
+
+
+def test_tensorflow_start_up_lines_are_kept_per_level():
+    lines = NATIVE.splitlines(keepends=True)
+    assert native_logs.shown(NATIVE, 0) == NATIVE
+    assert native_logs.shown(NATIVE, 1) == "".join([lines[0], *lines[2:]])
+    assert native_logs.shown(NATIVE, 2) == lines[4]
+    assert native_logs.shown("Python's own line\n" + NATIVE, 3) == "Python's own line\n"
+
+
+def test_the_command_sets_level_3_only_when_the_user_set_none(monkeypatch, capfd):
+    monkeypatch.delenv(native_logs.VARIABLE, raising=False)
+    with native_logs.quiet_start_up(command_line=True):
+        os.write(2, NATIVE.encode())
+    assert os.environ[native_logs.VARIABLE] == "3" and capfd.readouterr().err == ""
+    monkeypatch.setenv(native_logs.VARIABLE, "2")
+    with native_logs.quiet_start_up(command_line=True):
+        os.write(2, NATIVE.encode())
+    assert os.environ[native_logs.VARIABLE] == "2"
+    assert capfd.readouterr().err == NATIVE.splitlines(keepends=True)[4]
+    with native_logs.quiet_start_up(command_line=False):  # a program importing avb_keras
+        os.write(2, NATIVE.encode())
+    assert capfd.readouterr().err == NATIVE
+
+
+@pytest.mark.parametrize("argv, orig_argv, expected", [
+    (["/venv/bin/avb-keras", "train"], ["/venv/bin/python", "/venv/bin/avb-keras", "train"], True),
+    (["-m"], ["python", "-u", "-m", "avb_keras", "train"], True),
+    (["-m"], ["python", "-m", "pytest"], False),
+    (["script.py"], ["python", "script.py", "-m", "avb_keras"], False),
+])
+def test_the_command_is_recognised_by_its_arguments(monkeypatch, argv, orig_argv, expected):
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "orig_argv", orig_argv)
+    assert native_logs.is_command_line() is expected
+
+
+def test_a_mistake_past_argparse_is_one_line_on_stderr_unless_the_user_asks_for_logs(tmp_path):
+    args = [sys.executable, "-m", "avb_keras", "train", "--dataset", "mnist", "--data-path",
+            str(tmp_path / "missing.npz")]
+    env = {k: v for k, v in os.environ.items() if k != native_logs.VARIABLE}
+    quiet = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert quiet.returncode == 2
+    assert quiet.stderr.count("\n") == 1
+    assert quiet.stderr.startswith("avb-keras: error: MNIST file not found at path=")
+    # The user's own level is respected: at 0, TensorFlow's start-up lines come too.
+    loud = subprocess.run(args, cwd=tmp_path, env=dict(env, TF_CPP_MIN_LOG_LEVEL="0"),
+                          capture_output=True, text=True, timeout=300)
+    lines = loud.stderr.splitlines()
+    assert loud.returncode == 2 and lines[-1] == quiet.stderr.strip()
+    assert any(native_logs.NATIVE_LINE.match(line) for line in lines[:-1]), loud.stderr

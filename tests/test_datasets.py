@@ -352,17 +352,18 @@ def test_validate_images_accepts_any_unit_interval_array(x):
 
 
 @pytest.mark.parametrize("x,kwargs,error,pattern", [
-    (np.zeros((2, 28, 28, 1), np.uint8), {}, TypeError, "got uint8 — divide by 255"),
-    ([[0, 1], [1, 0]], {}, TypeError, "expected float images in"),
-    (np.array([["a"]]), {}, TypeError, "expected float images"),
+    (np.zeros((2, 28, 28, 1), np.uint8), {}, TypeError,
+     r"got dtype uint8 \(divide 8-bit images by 255\)"),
+    ([[0, 1], [1, 0]], {}, TypeError, r"must be floating point with values in \[0, 1\]"),
+    (np.array([["a"]]), {}, TypeError, "must be floating point"),
     (np.zeros((2, 28, 28)), {"data_shape": (28, 28, 1)}, ValueError,
-     r"expected shape \(\.\.\., 28, 28, 1\); got \(2, 28, 28\)"),
-    (np.zeros((1,)), {"data_shape": (2, 2, 1)}, ValueError, r"expected shape"),
-    (np.array([0.5, np.nan]), {}, ValueError, "1 NaN/Inf"),
-    (np.array([0.5, np.inf]), {"support": "real"}, ValueError, "NaN/Inf"),
-    (np.array([-0.1, 0.5]), {}, ValueError, r"expected values in \[0, 1\]"),
-    (np.array([0.5, 1.5]), {}, ValueError, r"expected values in \[0, 1\]"),
-    (np.zeros((0, 28, 28, 1)), {}, ValueError, "non-empty"),
+     r"has shape \[2, 28, 28\], but the model expects \[\.\.\., 28, 28, 1\]"),
+    (np.zeros((1,)), {"data_shape": (2, 2, 1)}, ValueError, r"expects \[\.\.\., 2, 2, 1\]"),
+    (np.array([0.5, np.nan]), {}, ValueError, "contains NaN or Inf"),
+    (np.array([0.5, np.inf]), {"support": "real"}, ValueError, "NaN or Inf"),
+    (np.array([-0.1, 0.5]), {}, ValueError, r"values below 0.*\[0, 1\]"),
+    (np.array([0.5, 1.5]), {}, ValueError, r"values above 1.*divide 8-bit"),
+    (np.zeros((0, 28, 28, 1)), {}, ValueError, "is empty"),
     (np.zeros((1, 2)), {"support": "binary"}, ValueError, "support must be one of"),
 ])
 def test_validate_images_errors(x, kwargs, error, pattern):
@@ -371,5 +372,5 @@ def test_validate_images_errors(x, kwargs, error, pattern):
 
 
 def test_validate_images_names_the_array():
-    with pytest.raises(ValueError, match="^targets: "):
+    with pytest.raises(ValueError, match="^targets has values above 1"):
         datasets.validate_images(np.array([2.0]), name="targets")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from avb_keras import checkpoints, cli
+from avb_keras import atomic, checkpoints, cli, saving
 from avb_keras.export import savedmodel
 
 TESTS = Path(__file__).resolve().parent
@@ -152,16 +152,16 @@ def test_a_kill_during_saves_keeps_the_last_checkpoint_and_every_export(tmp_path
     process.wait()
 
     folder = tmp_path / "checkpoints"
-    assert list(folder.glob(".partial-0002-*/model.keras")), "the kill did not come mid-save"
+    assert list(folder.glob(".epoch-0002.partial-*/model.keras")), "no kill mid-save"
     assert [p.name for p in checkpoints.complete_checkpoints(folder)] == ["epoch-0001"]
     model, state = checkpoints.latest(folder)  # loads, and clears the leftover
-    assert state["epoch"] == 1 and not list(folder.glob(".partial-*"))
+    assert state["epoch"] == 1 and not atomic.leftovers(folder)
     last = keras.saving.load_model(folder / "last.keras")
     for a, b in zip(model.weights, last.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
     base = tmp_path / "decoder"
-    assert list(base.glob(".partial-3-*/saved_model.pb")), "the kill did not come mid-export"
+    assert list(base.glob(".3.partial-*/saved_model.pb")), "the kill did not come mid-export"
     assert savedmodel.versions(base) == [1, 2]
     z = tf.constant(np.linspace(-2, 2, 6, dtype="float32").reshape(3, 2))
     outputs = [tf.saved_model.load(str(base / v)).signatures["serving_default"](z=z)["probs"]
@@ -172,17 +172,17 @@ def test_a_kill_during_saves_keeps_the_last_checkpoint_and_every_export(tmp_path
 
 def test_a_crash_between_write_and_rename_keeps_the_previous_file(tmp_path, monkeypatch):
     first, second = _tiny_trained(), _tiny_trained(seed=1)
-    path = checkpoints.save_atomic(first, tmp_path / "model.keras")
+    path = saving.save_model(first, tmp_path / "model.keras")
     text = tmp_path / "metrics.json"
-    checkpoints.write_text_atomic(text, "good")
+    atomic.write_text(text, "good")
 
     def crash(*args):
         raise KeyboardInterrupt("killed before the rename")
 
     monkeypatch.setattr(os, "replace", crash)
     monkeypatch.setattr(os, "rename", crash)
-    for write in (lambda: checkpoints.save_atomic(second, path),
-                  lambda: checkpoints.write_text_atomic(text, "bad"),
+    for write in (lambda: saving.save_model(second, path),
+                  lambda: atomic.write_text(text, "bad"),
                   lambda: savedmodel.export_decoder(second, tmp_path / "decoder")):
         with pytest.raises(KeyboardInterrupt):
             write()

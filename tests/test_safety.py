@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import binary_images, tiny_avb, tiny_vae
 
-from avb_keras import AVB, checkpoints, networks
+from avb_keras import AVB, checkpoints, networks, saving
 from avb_keras.export import export_decoder, export_encoder
 
 PACKAGE = Path(__file__).resolve().parents[1] / "avb_keras"
@@ -25,7 +25,7 @@ def test_every_model_loads_in_safe_mode_with_its_registered_functions(tmp_path):
     for i, model in enumerate(_with_moment_and_gaussian_encoders()):
         model.compile()
         model.fit(binary_images(16), batch_size=8, epochs=1, verbose=0)
-        path = checkpoints.save_atomic(model, tmp_path / f"m{i}.keras")
+        path = saving.save_model(model, tmp_path / f"m{i}.keras")
         loaded = keras.saving.load_model(path, safe_mode=True)
         for a, b in zip(model.weights, loaded.weights, strict=True):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -60,7 +60,7 @@ def test_exports_and_checkpoints_write_only_inside_the_folder_given(tmp_path):
     saver = checkpoints.TrainingCheckpoint(inside / "checkpoints", journal=inside / "j.jsonl")
     saver.set_model(model)
     saver.on_epoch_end(0, {"loss": 1.0})
-    checkpoints.save_atomic(model, inside / "model.keras")
+    saving.save_model(model, inside / "model.keras")
     assert [p.name for p in tmp_path.iterdir()] == ["given"]
     names = {p.relative_to(inside).parts[0] for p in inside.rglob("*")}
     assert names == {"decoder", "encoder", "checkpoints", "j.jsonl", "model.keras"}

@@ -13,7 +13,7 @@ import numbers
 
 from avb_keras.datasets import four_frames, mnist
 from avb_keras.datasets.pipeline import BINARIZE, make_dataset
-from avb_keras.datasets.validation import validate_images
+from avb_keras.validation import validate_images
 
 NAMES = ("four_frames", "mnist", "mnist_small")
 SPLITS = ("train", "valid", "test")

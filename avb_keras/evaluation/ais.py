@@ -230,7 +230,7 @@ def evaluate_log_likelihood(model, data, batch_size=100, verbose=1, seed=None, *
       A `DatasetLogLikelihood`. Memory stays bounded whatever the dataset size:
       only running sums are kept.
     """
-    checked = model._checked(data)  # the same form and value checks as fit
+    checked = model.checked(data)  # the same form and value checks as fit
     if isinstance(checked, tf.data.Dataset):
         cardinality = int(checked.cardinality())
         batches, target = iter(checked), (cardinality if cardinality > 0 else None)
@@ -242,17 +242,18 @@ def evaluate_log_likelihood(model, data, batch_size=100, verbose=1, seed=None, *
     progbar = keras.utils.Progbar(target, verbose=verbose, unit_name="batch",
                                   stateful_metrics=["log_likelihood"])
     count, mean, m2 = 0, 0.0, 0.0
-    for i, batch in enumerate(batches):
-        batch_seed = None if seed is None else tf.constant([int(seed) % 2 ** 31, i], tf.int32)
-        values = ais_log_likelihood(model, model.images(batch), seed=batch_seed,
-                                    **ais_kwargs).log_likelihood
-        # Chan et al.'s pairwise update of the running mean and sum of squares.
-        n, batch_mean = len(values), float(np.mean(values))
-        delta = batch_mean - mean
-        m2 += float(np.sum((values - batch_mean) ** 2)) + delta ** 2 * count * n / (count + n)
-        mean += delta * n / (count + n)
-        count += n
-        progbar.update(i + 1, [("log_likelihood", mean)])
+    with model.plain_value_errors():  # a bad value read from a dataset: our message
+        for i, batch in enumerate(batches):
+            batch_seed = None if seed is None else tf.constant([int(seed) % 2 ** 31, i], tf.int32)
+            values = ais_log_likelihood(model, model.images(batch), seed=batch_seed,
+                                        **ais_kwargs).log_likelihood
+            # Chan et al.'s pairwise update of the running mean and sum of squares.
+            n, batch_mean = len(values), float(np.mean(values))
+            delta = batch_mean - mean
+            m2 += float(np.sum((values - batch_mean) ** 2)) + delta ** 2 * count * n / (count + n)
+            mean += delta * n / (count + n)
+            count += n
+            progbar.update(i + 1, [("log_likelihood", mean)])
     se = math.sqrt(m2 / (count - 1) / count) if count > 1 else float("nan")
     return DatasetLogLikelihood(mean=mean, standard_error=se, num_examples=count)
 

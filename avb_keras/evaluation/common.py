@@ -18,7 +18,7 @@ def checked_images(model, x):
     same checks as `fit`); a batch must hold at least one example.
     """
     if isinstance(x, (np.ndarray, list)):
-        x = model._checked(np.asarray(x))  # shape, dtype and values, as in fit
+        x = model.checked(np.asarray(x))  # shape, dtype and values, as in fit
     x = model.images(x)
     if x.shape[0] == 0:
         raise ValueError(f"x is an empty batch: expected at least one example shaped "

@@ -1,6 +1,7 @@
 """Export for TensorFlow Serving: SavedModels in its layout, and an offline request check.
 
-- `savedmodel`: `export_decoder`, `export_encoder` (atomic versions, model card).
+- `savedmodel`: `export_decoder`, `export_encoder` (atomic versions), `load_trained`.
+- `model_card`: model_card.json and MODEL_CARD.md beside the versions.
 - `requests`: `OfflineServer` (PredictRequest / REST JSON -> signature -> response),
   `make_predict_request`, `read_signature_defs`.
 """

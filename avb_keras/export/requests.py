@@ -35,6 +35,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
+from avb_keras import validation
+
 DEFAULT_SIGNATURE = "serving_default"
 
 
@@ -215,8 +217,8 @@ class OfflineServer:
                 raise BadRequest(f"Input '{name}' has shape {list(array.shape)}; expected "
                                  f"{_shape_text(shape)} ({dtype.name}).")
             if dtype.is_floating and not np.all(np.isfinite(checked[name])):
-                raise BadRequest(f"Input '{name}' contains NaN or Inf: expected finite "
-                                 f"{dtype.name} values.")
+                raise BadRequest(validation.nonfinite_message(f"Input '{name}'",
+                                                              f"{dtype.name} values"))
         return checked
 
 

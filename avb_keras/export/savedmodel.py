@@ -38,21 +38,19 @@ since XLA drops such run-time assertions.
 
 A version is written to a hidden temporary folder beside the target and renamed
 into place: a crash never leaves a partial version that a server would load, and
-an existing version is never overwritten.
+an existing version is never overwritten. Each export adds the version's entry to
+the model card beside the versions (`model_card`).
 """
 
-import datetime
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from avb_keras import likelihoods
-from avb_keras.checkpoints import write_text_atomic
+from avb_keras import likelihoods, saving, validation
+from avb_keras.atomic import atomic_path
+from avb_keras.export.model_card import describe, write_model_card
 from avb_keras.models.base import LatentVariableModel
 from avb_keras.seeding import reseed, seed_state_variables
 
@@ -62,8 +60,6 @@ PREDICT_METHOD = tf.saved_model.PREDICT_METHOD_NAME
 MAX_SAMPLES = 10000
 #: The seed value that means "no seed": fresh noise from the exported generators.
 NO_SEED = -1
-CARD_JSON = "model_card.json"
-CARD_MD = "MODEL_CARD.md"
 
 
 # ----------------------------------------------------------------------- public API
@@ -72,7 +68,7 @@ def export_decoder(model, base_dir, version=None, card=None):
     """Writes the decoder of `model` as version `version` of `base_dir`.
 
     Args:
-      model: a trained `avb_keras` model (AVB or VAE).
+      model: a trained `avb_keras` model with a decoder (VAE, AVB or AAE).
       base_dir: the TF Serving base directory (created if needed).
       version: a non-negative int; default: one more than the highest version there.
       card: optional dict for the model card: "data", "training_budget",
@@ -123,44 +119,22 @@ def load_trained(path):
     A run folder holds `model.keras` and `metrics.json` (data, budget, test
     metrics, command), which go into the model card.
     """
-    import keras
-
-    import avb_keras  # noqa: F401  (registers the model classes for deserialization)
-
     path = Path(path)
     summary = None
     if path.is_dir():
         if (path / "metrics.json").is_file():
             summary = json.loads((path / "metrics.json").read_text())
         path = path / "model.keras"
-    if not path.is_file():
-        raise FileNotFoundError(f"No model at {path}: expected a .keras file saved by avb_keras "
-                                "or a run folder of `avb-keras train` (with model.keras).")
-    if path.suffix != ".keras":
-        raise ValueError(f"Expected a .keras model file; got {str(path)!r}.")
-    model = keras.saving.load_model(path, safe_mode=True)
+    model = saving.load_model(path)
     _check_model(model)
     return model, summary
-
-
-def card_from_run(summary):
-    """Model card fields from an `avb-keras train` run's metrics.json."""
-    if not summary:
-        return {}
-    return {
-        "data": f"{summary['dataset']} (train split; model.evaluate on its test split)",
-        "training_budget": (f"{summary['epochs']} epochs, batch {summary['batch_size']}, "
-                            f"seed {summary['seed']}, {summary['train_seconds']} s of training"),
-        "test_metrics": {"keras_evaluate": summary["test"]},
-        "command": summary.get("command"),
-    }
 
 
 # ------------------------------------------------------------------------- modules
 
 def _check_finite(tensor, name):
     return tf.debugging.assert_all_finite(
-        tensor, f"Input '{name}' contains NaN or Inf: expected finite float32 values.")
+        tensor, validation.nonfinite_message(f"Input '{name}'", "float32 values"))
 
 
 class DecoderModule(tf.Module):
@@ -232,7 +206,7 @@ class EncoderModule(tf.Module):
         self.model_variables = _tf_variables(list(model.encoder.variables)
                                              + [model.seed_generator.state])
         data_shape = tuple(model.data_shape)
-        unit_interval = model.likelihood.support == "unit_interval"
+        support = model.likelihood.support
         moments = encoder_moments(model)
 
         @tf.function(jit_compile=False, input_signature=[
@@ -240,17 +214,10 @@ class EncoderModule(tf.Module):
             tf.TensorSpec([], tf.int64, name="seed")])
         def encode(x, seed):
             x = tf.ensure_shape(x, (None,) + data_shape)  # a server may feed any shape
-            checks = [
-                _check_finite(x, "x"),
+            checks = validation.value_checks(x, support, "Input 'x'") + [
                 tf.debugging.assert_greater_equal(
                     seed, tf.constant(NO_SEED, tf.int64),
-                    "Input 'seed' must be a non-negative integer, or -1 for fresh noise."),
-            ]
-            if unit_interval:
-                message = ("Input 'x' has pixel values outside [0, 1]: a Bernoulli model "
-                           "expects images in [0, 1] (divide 8-bit images by 255).")
-                checks += [tf.debugging.assert_greater_equal(x, 0.0, message),
-                           tf.debugging.assert_less_equal(x, 1.0, message)]
+                    "Input 'seed' must be a non-negative integer, or -1 for fresh noise.")]
             with tf.control_dependencies(checks):
                 tf.cond(seed >= 0, lambda: _reseeded(generators, seed), tf.no_op)
             with tf.control_dependencies(checks):
@@ -302,135 +269,8 @@ def _export(module, signatures, model, kind, base_dir, version, card):
     if target.exists():
         raise FileExistsError(f"Version {version} exists already at {target}; versions are "
                               "never overwritten. Omit the version to write the next free one.")
-    base_dir.mkdir(parents=True, exist_ok=True)
-    # A dot-name is not an integer, so TF Serving never picks the folder up half-written.
-    temporary = base_dir / f".partial-{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
+    # The temporary name is hidden, not an integer: TF Serving never serves it half-written.
+    with atomic_path(target, overwrite=False) as temporary:
         tf.saved_model.save(module, str(temporary), signatures=signatures)
-        if target.exists():
-            raise FileExistsError(f"Version {version} appeared at {target} during the export; "
-                                  "it was left untouched.")
-        os.rename(temporary, target)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
     write_model_card(base_dir, version, describe(model, kind, target, card))
     return target
-
-
-# ---------------------------------------------------------------------- model card
-
-def describe(model, kind, version_dir, card=None):
-    """The model card entry of one exported version (a JSON-serializable dict)."""
-    info = {
-        "servable": kind,
-        "model_class": type(model).__name__,
-        "adaptive_contrast": getattr(model, "adaptive_contrast", None),
-        "moment_estimator": (getattr(model, "moment_estimator", None)
-                             if getattr(model, "adaptive_contrast", False) else None),
-        "encoder_type": _encoder_type(model),
-        "preset": model.preset,
-        "latent_dim": model.latent_dim,
-        "data_shape": list(model.data_shape),
-        "likelihood": type(model.likelihood).__name__,
-        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "size_bytes": sum(p.stat().st_size for p in Path(version_dir).rglob("*") if p.is_file()),
-        "signatures": signature_summary(version_dir),
-        "example_requests": example_requests(model, kind),
-    }
-    info.update(card or {})
-    return info
-
-
-def _encoder_type(model):
-    return model.encoder_type
-
-
-def signature_summary(version_dir):
-    """{signature: {"inputs": {name: [dtype, shape]}, "outputs": {...}}} from saved_model.pb."""
-    from avb_keras.export.requests import read_signature_defs
-    summary = {}
-    for key, sig in sorted(read_signature_defs(version_dir).items()):
-        summary[key] = {
-            part: {name: [tf.as_dtype(info.dtype).name,
-                          [d.size for d in info.tensor_shape.dim]]
-                   for name, info in sorted(getattr(sig, part).items())}
-            for part in ("inputs", "outputs")}
-    return summary
-
-
-def example_requests(model, kind):
-    """REST bodies for POST /v1/models/NAME:predict (what the card and README show)."""
-    if kind == "decoder":
-        return {
-            "serving_default": {"signature_name": "serving_default",
-                                "instances": [[0.0] * model.latent_dim]},
-            "sample": {"signature_name": "sample", "inputs": {"num_samples": 4, "seed": 0}},
-        }
-    shape = model.data_shape
-    blank = np.zeros(shape, "float32").tolist()
-    return {"encode": {"signature_name": "encode", "inputs": {"x": [blank], "seed": 0}}}
-
-
-def write_model_card(base_dir, version, info):
-    """Adds `info` as version `version` to BASE_DIR/model_card.json and MODEL_CARD.md."""
-    base_dir = Path(base_dir)
-    path = base_dir / CARD_JSON
-    # Zoo layout NAME/decoder, NAME/encoder: the card names both parts.
-    name = (f"{base_dir.resolve().parent.name}/{base_dir.name}"
-            if base_dir.name in ("decoder", "encoder") else base_dir.name)
-    card = json.loads(path.read_text()) if path.exists() else {"name": name}
-    card.setdefault("versions", {})[str(version)] = info
-    card["versions"] = dict(sorted(card["versions"].items(), key=lambda kv: int(kv[0])))
-    write_text_atomic(path, json.dumps(card, indent=2) + "\n")
-    write_text_atomic(base_dir / CARD_MD, render_model_card(card))
-
-
-def update_model_card(base_dir, version, updates):
-    """Merges `updates` into the card entry of an existing version (e.g. its test metrics)."""
-    card = json.loads((Path(base_dir) / CARD_JSON).read_text())
-    info = card["versions"][str(version)]
-    for key, value in updates.items():
-        if isinstance(value, dict) and isinstance(info.get(key), dict):
-            info[key] = {**info[key], **value}
-        else:
-            info[key] = value
-    write_model_card(base_dir, version, info)
-
-
-
-
-def render_model_card(card):
-    """MODEL_CARD.md from the card's JSON (the JSON is the source of truth)."""
-    lines = [f"# Model card: {card['name']}", "",
-             "TensorFlow Serving layout: one integer folder per version (tag `serve`); "
-             "this card is regenerated from `model_card.json` on every export.", ""]
-    for version, info in reversed(list(card["versions"].items())):
-        lines += [f"## Version {version}", ""]
-        for key in ("servable", "model_class", "adaptive_contrast", "encoder_type",
-                    "moment_estimator", "preset", "latent_dim", "data_shape", "likelihood",
-                    "data", "training_budget", "exported", "size_bytes", "training_command",
-                    "export_command"):
-            if info.get(key) is not None:
-                lines.append(f"- **{key}**: {info[key]}")
-        if info.get("test_metrics"):
-            lines += ["", "### Test metrics", ""]
-            for name, value in info["test_metrics"].items():
-                lines.append(f"- {name}: {json.dumps(value)}")
-        if info.get("notes"):
-            lines += ["", "### Notes", "", info["notes"]]
-        if info.get("command"):
-            lines += ["", "### Command that produced it", "", "```bash", info["command"], "```"]
-        lines += ["", "### Signatures (method `tensorflow/serving/predict`)", "",
-                  "| signature | inputs | outputs |", "|---|---|---|"]
-        for name, sig in info["signatures"].items():
-            fmt = lambda part: ", ".join(  # noqa: E731
-                f"`{n}` {d} {s}" for n, (d, s) in part.items())
-            lines.append(f"| `{name}` | {fmt(sig['inputs'])} | {fmt(sig['outputs'])} |")
-        lines += ["", "### Example requests (REST, `POST /v1/models/NAME:predict`)", ""]
-        for name, body in info["example_requests"].items():
-            text = json.dumps(body)
-            if len(text) > 300:
-                text = text[:300] + " ...  (x: one all-zero image)"
-            lines += [f"- `{name}`: `{text}`"]
-        lines.append("")
-    return "\n".join(lines)

@@ -24,10 +24,9 @@ a `keras.optimizers.LossScaleOptimizer`.
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from avb_keras import contrast, likelihoods, presets, priors, seeding
+from avb_keras import contrast, likelihoods, presets, priors, seeding, validation
 from avb_keras.models.players import PlayerModel, serialize
 
 #: K, the encoder draws per example behind `moment_matched_gaussian` when a
@@ -216,103 +215,34 @@ class LatentVariableModel(PlayerModel):
         Accepts a tensor, an `(x, y[, sample_weight])` tuple (labels ignored) or
         a dict with an "image" key (tensorflow-datasets style). Checks the shape
         and dtype at trace time; values are checked in the input pipeline (see
-        `fit`), since XLA drops run-time assertions inside a compiled step.
+        `checked`), since XLA drops run-time assertions inside a compiled step.
         """
-        x = _unpack_images(data)
-        _check_form(x.shape, x.dtype, self.data_shape)
         # The likelihood's dtype; each network casts its input to its compute dtype.
-        return tf.cast(x, self.density_dtype)
+        return validation.image_batch(data, self.data_shape, self.likelihood.support,
+                                      self.density_dtype)
+
+    def checked(self, data):
+        """`data` with its form checked now and a dataset's values as it is read.
+
+        See `avb_keras.validation.checked`; read a checked dataset inside
+        `self.plain_value_errors()`, as `fit` and `evaluate` do.
+        """
+        return validation.checked(data, self.data_shape, self.likelihood.support)
+
+    def plain_value_errors(self):
+        """A context in which a bad value read from a `checked` dataset is a plain ValueError."""
+        return validation.plain_value_errors(self.likelihood.support)
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras would warn
-        return super().fit(self._checked(x), y, *args,
-                           validation_data=self._checked(validation_data), **kwargs)
+        with self.plain_value_errors():
+            return super().fit(self.checked(x), y, *args,
+                               validation_data=self.checked(validation_data), **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        return super().evaluate(self._checked(x), y, *args, **kwargs)
-
-    def _checked(self, data):
-        """`data` with its values checked as they are read; bad forms fail now."""
-        if data is None:
-            return None
-        if isinstance(data, tf.data.Dataset):
-            cardinality = int(data.cardinality())
-            if cardinality == tf.data.UNKNOWN_CARDINALITY:
-                # (filter, generators) Only reading tells; one element, once, before training.
-                cardinality = len(list(data.take(1)))
-            if cardinality == 0:
-                raise ValueError(
-                    "The dataset is empty: expected at least one batch of images "
-                    f"shaped [batch, {', '.join(map(str, self.data_shape))}].")
-            spec = _unpack_images(data.element_spec)
-            _check_form(spec.shape, spec.dtype, self.data_shape)
-            return data.map(self._assert_valid_values)
-        images = _unpack_images(data) if isinstance(data, (dict, tuple)) else data
-        if isinstance(images, (np.ndarray, tf.Tensor, list)):
-            array = np.asarray(images)
-            if array.size == 0:
-                raise ValueError(
-                    f"The data are empty (shape {array.shape}): expected images shaped "
-                    f"[batch, {', '.join(map(str, self.data_shape))}].")
-            _check_form(array.shape, tf.as_dtype(array.dtype), self.data_shape)
-            _check_values_numpy(array, self.likelihood.support)
-        return data
-
-    def _assert_valid_values(self, *element):
-        element = element[0] if len(element) == 1 else element
-        x = _unpack_images(element)
-        checks = [tf.debugging.assert_all_finite(
-            x, "The data contain NaN or Inf: expected finite pixel values.")]
-        if self.likelihood.support == "unit_interval":
-            checks += [
-                tf.debugging.assert_greater_equal(
-                    x, tf.cast(0, x.dtype),
-                    message="The data have values below 0: a Bernoulli likelihood "
-                            "expects pixel values in [0, 1]."),
-                tf.debugging.assert_less_equal(
-                    x, tf.cast(1, x.dtype),
-                    message="The data have values above 1: a Bernoulli likelihood "
-                            "expects pixel values in [0, 1] (divide 8-bit images by 255)."),
-            ]
-        with tf.control_dependencies(checks):
-            return tf.nest.map_structure(tf.identity, element)
-
-
-def _unpack_images(data):
-    if isinstance(data, dict):
-        if "image" not in data:
-            raise ValueError(
-                f"A batch given as a dict needs an 'image' key; got keys {sorted(data)}. "
-                "Expected a tensor of images, an (images, labels) tuple or {'image': images}.")
-        return data["image"]
-    if isinstance(data, (tuple, list)):
-        return _unpack_images(data[0])
-    return data
-
-
-def _check_form(shape, dtype, data_shape):
-    expected = f"[batch, {', '.join(map(str, data_shape))}]"
-    dtype = tf.as_dtype(dtype)
-    if not dtype.is_floating:
-        hint = " (divide 8-bit images by 255)" if dtype == tf.uint8 else ""
-        raise TypeError(
-            f"Images must be floating point with values in [0, 1]; got dtype "
-            f"{dtype.name}{hint}. Expected float32 images shaped {expected}.")
-    shape = tuple(shape)
-    if len(shape) != len(data_shape) + 1 or any(
-            d is not None and d != e for d, e in zip(shape[1:], data_shape)):
-        raise ValueError(
-            f"Images have shape {list(shape)}, but this model expects {expected}.")
-
-
-def _check_values_numpy(array, support):
-    if not np.all(np.isfinite(array)):
-        raise ValueError("The data contain NaN or Inf: expected finite pixel values.")
-    if support == "unit_interval" and (array.min() < 0 or array.max() > 1):
-        raise ValueError(
-            f"The data have values in [{array.min()}, {array.max()}]: a Bernoulli "
-            "likelihood expects pixel values in [0, 1] (divide 8-bit images by 255).")
+        with self.plain_value_errors():
+            return super().evaluate(self.checked(x), y, *args, **kwargs)
 
 
 def tile(x, times):

@@ -1,0 +1,123 @@
+"""`avb-keras train`'s options resolved against the preset, the data and the strategy.
+
+`resolve` fills the defaults (preset, epochs, batch size, steps, run directory),
+refuses what cannot work (a preset for other data, a batch larger than the data
+or not splitting over the replicas, a run directory that is a file) and sets
+the dtype policy. A resumed run must match the settings it was started with
+(`check_resumable`).
+"""
+
+import dataclasses
+import time
+from pathlib import Path
+
+import keras
+
+from avb_keras import AAE, AVB, VAE, datasets, presets
+
+#: --model -> the class it trains.
+MODEL_CLASSES = {"avb": AVB, "vae": VAE, "aae": AAE}
+PRECISIONS = ("none", "mixed_bfloat16", "mixed_float16")
+#: --jit-compile -> Keras's compile(jit_compile=...).
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
+#: Settings a resumed run must share with the run it resumes.
+RESUME_SETTINGS = ("model", "preset", "dataset", "batch_size", "latent_dim",
+                   "no_adaptive_contrast", "seed", "steps_per_epoch")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """A run's resolved settings; `recorded` goes into every checkpoint's state.json."""
+
+    preset: str
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int
+    run_dir: Path
+    replicas: int
+    recorded: dict
+
+
+def resolve(args, strategy):
+    """The `Settings` of `avb-keras train ARGS` under `strategy`; sets the dtype policy.
+
+    Raises:
+      ValueError: settings that cannot work together, named with the option to change.
+    """
+    preset_name = args.preset or ("four_frames" if args.dataset == "four_frames" else "mnist_mlp")
+    preset = _preset_for_data(preset_name, args)
+    if args.no_adaptive_contrast and args.model != "avb":
+        raise ValueError("--no-adaptive-contrast applies to --model avb only.")
+    batch_size = args.batch_size or preset.batch_size
+    num_train = datasets.size(args.dataset, "train", path=args.data_path, seed=args.seed)
+    replicas = strategy.num_replicas_in_sync
+    _check_batch_size(batch_size, num_train, args, replicas)
+    run_dir = _run_dir(args, preset_name)
+    steps_per_epoch = args.steps_per_epoch or -(-num_train // batch_size)
+    # The strategy is recorded but a resumed run may use another: the batch is global.
+    recorded = {"model": args.model, "preset": preset_name, "dataset": args.dataset,
+                "batch_size": batch_size, "latent_dim": args.latent_dim,
+                "no_adaptive_contrast": args.no_adaptive_contrast, "seed": args.seed,
+                "steps_per_epoch": steps_per_epoch, "strategy": args.strategy,
+                "replicas": replicas, **apply_speed_options(args)}
+    epochs = args.epochs or (20 if args.dataset == "mnist_small" else preset.epochs)
+    return Settings(preset=preset_name, epochs=epochs, batch_size=batch_size,
+                    steps_per_epoch=steps_per_epoch, run_dir=run_dir, replicas=replicas,
+                    recorded=recorded)
+
+
+def apply_speed_options(args):
+    """Sets the global dtype policy for --mixed-precision; returns the settings to record."""
+    keras.mixed_precision.set_global_policy(
+        "float32" if args.mixed_precision == "none" else args.mixed_precision)
+    return {"mixed_precision": args.mixed_precision, "jit_compile": args.jit_compile}
+
+
+def check_resumable(model, state, settings, args):
+    """Refuses to resume a run saved with other settings or another dtype policy.
+
+    A resumed model keeps its saved dtype policy, so --mixed-precision must
+    match it; --jit-compile on/off applies (auto keeps the run's).
+    """
+    saved = state["settings"]
+    changed = [f"--{k.replace('_', '-')} {saved.get(k)} -> {settings.recorded[k]}"
+               for k in RESUME_SETTINGS if saved.get(k) != settings.recorded[k]]
+    if changed:
+        raise ValueError(f"{settings.run_dir} holds a run with other settings "
+                         f"({'; '.join(changed)}); give its settings to resume it, or a new "
+                         "--run-dir.")
+    policy = model.dtype_policy.name
+    if policy != ("float32" if args.mixed_precision == "none" else args.mixed_precision):
+        raise ValueError(f"The run to resume was trained with --mixed-precision "
+                         f"{'none' if policy == 'float32' else policy}; give that, or a new "
+                         f"--run-dir.")
+    if args.jit_compile != "auto":
+        model.jit_compile = JIT_COMPILE[args.jit_compile]
+
+
+def _preset_for_data(preset_name, args):
+    preset = presets.get(preset_name)
+    if datasets.data_shape(args.dataset) != preset.data_shape:
+        raise ValueError(
+            f"Preset {preset_name!r} is built for data shaped {preset.data_shape}, but "
+            f"{args.dataset!r} has {datasets.data_shape(args.dataset)}.")
+    return preset
+
+
+def _check_batch_size(batch_size, num_train, args, replicas):
+    if batch_size > num_train:
+        raise ValueError(f"--batch-size {batch_size} is larger than the {num_train} training "
+                         f"examples of {args.dataset}; expected at most {num_train}.")
+    if batch_size % replicas:
+        raise ValueError(f"--batch-size {batch_size} (the global batch) does not split evenly "
+                         f"over the {replicas} replicas of --strategy {args.strategy}; "
+                         f"expected a multiple of {replicas}.")
+
+
+def _run_dir(args, preset_name):
+    run_dir = args.run_dir or (Path("runs") /
+                               f"{args.model}-{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--run-dir {str(run_dir)!r} is a file; expected a directory "
+                         "(new, or one of an earlier run to resume).")
+    return run_dir

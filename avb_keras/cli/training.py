@@ -1,0 +1,172 @@
+"""`avb-keras train`: settings, build or resume the model, callbacks, fit, summary.
+
+A run directory holds `checkpoints/` (one folder per epoch, the newest `KEEP`),
+`epochs.jsonl` (a journal of the epochs run), `logs/` (TensorBoard),
+`model.keras` and `metrics.json` (the summary, test metrics included). Running
+the same command again resumes from the newest checkpoint, reading exactly the
+batches the uninterrupted run would have read.
+"""
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+
+from avb_keras import atomic, callbacks, checkpoints, datasets, distribute, saving
+from avb_keras.cli.settings import JIT_COMPILE, MODEL_CLASSES, check_resumable, resolve
+
+SPLITS = ("train", "valid", "test")
+
+
+def train(args):
+    """`avb-keras train ARGS`: trains, then prints the test metrics; returns 0."""
+    model, summary = run_training(args)
+    print("Test metrics (nats per example; an adversary's kl and elbo are estimates):")
+    for name, value in summary["test"].items():
+        print(f"  {name:>20s}: {value:.4f}")
+    if summary["chief"]:
+        print(f"Model saved to {summary['run_dir']}/model.keras; "
+              f"TensorBoard: tensorboard --logdir {summary['run_dir']}/logs")
+    return 0
+
+
+def run_training(args):
+    """Trains as `avb-keras train ARGS` does; returns (model, summary).
+
+    Under --strategy multi_worker every worker runs all of this (saving and
+    evaluation involve them all), but only the chief writes --run-dir; the
+    others write into a temporary directory that is deleted at the end.
+    """
+    # First: MultiWorkerMirroredStrategy must exist before any other TF op.
+    strategy = distribute.make_strategy(args.strategy)
+    chief = distribute.is_chief(strategy)
+    scratch = None if chief else Path(tempfile.mkdtemp(prefix="avb-keras-worker-"))
+    try:
+        with strategy.scope():
+            return _train_in_scope(args, strategy, scratch)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train_in_scope(args, strategy, scratch):
+    settings = resolve(args, strategy)
+    # A non-chief worker reads the run's checkpoints (to resume) but writes elsewhere.
+    write_dir = settings.run_dir if scratch is None else scratch
+    write_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    model, done, history = build_or_resume(args, settings, clean=scratch is None)
+    # Workers that resumed from different checkpoints would wait on each other forever.
+    distribute.check_workers_agree(strategy, [done, int(model.optimizer.iterations.numpy())],
+                                   "the epoch and step to resume from (do all workers see "
+                                   "the same --run-dir?)")
+    if args.clip_norm is not None:
+        model.clip_gradients(args.clip_norm)
+    data = load_data(args, settings, skip=int(model.optimizer.iterations.numpy()))
+    steps = training_callbacks(args, settings, history, write_dir, chief=scratch is None)
+    _announce(model, args, settings, scratch)
+    train_seconds = fit(model, data, steps, settings, done)
+    summary = finish(model, data["test"], args, settings, done, train_seconds, write_dir)
+    return model, {**summary, "run_dir": str(settings.run_dir), "chief": scratch is None}
+
+
+def build_or_resume(args, settings, clean):
+    """(model, epochs done, metrics history): the newest checkpoint's, else a new model."""
+    resumed = checkpoints.latest(settings.run_dir / "checkpoints", clean=clean)
+    if resumed is None:
+        return new_model(args, settings), 0, []
+    model, state = resumed
+    check_resumable(model, state, settings, args)
+    print(f"Resuming {settings.run_dir} after epoch {state['epoch']} "
+          f"(step {state['iterations']}).")
+    return model, state["epoch"], state["history"]
+
+
+def new_model(args, settings):
+    """The compiled --model of the run's preset, with --latent-dim, --seed and the contrast."""
+    overrides = {"latent_dim": args.latent_dim, "seed": args.seed}
+    if args.no_adaptive_contrast:
+        overrides["adaptive_contrast"] = False
+    model = MODEL_CLASSES[args.model].from_preset(settings.preset, **overrides)
+    model.compile(jit_compile=JIT_COMPILE[args.jit_compile])
+    return model
+
+
+def load_data(args, settings, skip):
+    """{split: dataset}; train is one endless stream of batches, less the `skip` read already.
+
+    A resumed run skips the batches already read, so that it sees exactly the
+    data the uninterrupted run would have seen.
+    """
+    data = {split: datasets.load(args.dataset, split, batch_size=settings.batch_size,
+                                 path=args.data_path, seed=args.seed + i,
+                                 repeat=split == "train")
+            for i, split in enumerate(SPLITS)}
+    data["train"] = data["train"].skip(skip)
+    return data
+
+
+def training_callbacks(args, settings, history, write_dir, chief):
+    """Divergence guard, TensorBoard monitoring (the chief's) and per-epoch checkpoints.
+
+    Every worker checks divergence (a collective read, and all must stop
+    together) and saves checkpoints (TensorFlow's guidance), a non-chief into
+    its scratch directory.
+    """
+    return [callbacks.DivergenceGuard(settings.run_dir / "checkpoints"),
+            *(monitoring(args, settings) if chief else []),
+            checkpoints.TrainingCheckpoint(write_dir / "checkpoints", settings.recorded,
+                                           history, journal=write_dir / "epochs.jsonl")]
+
+
+def monitoring(args, settings):
+    """TensorBoard: Keras's writers use logs/train and logs/validation, ours logs/avb.
+
+    They read mirrored weights alone, so the other workers need not wait.
+    """
+    logs = settings.run_dir / "logs"
+    monitor_data = datasets.load(args.dataset, "valid", batch_size=64, path=args.data_path,
+                                 seed=args.seed, with_labels=True, shuffle=False)
+    return [keras.callbacks.TensorBoard(log_dir=str(logs)),
+            *callbacks.monitoring_callbacks(
+                logs / "avb", monitor_data, log_every=args.log_every,
+                hparams={"dataset": args.dataset, "batch_size": settings.batch_size,
+                         "epochs": settings.epochs, "strategy": args.strategy})]
+
+
+def fit(model, data, steps, settings, done):
+    """Trains from epoch `done` to `settings.epochs` with callbacks `steps`; returns seconds."""
+    start = time.time()
+    if done < settings.epochs:
+        model.fit(data["train"], validation_data=data["valid"], initial_epoch=done,
+                  epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
+                  callbacks=steps)
+    return time.time() - start
+
+
+def finish(model, test_data, args, settings, done, train_seconds, write_dir):
+    """Saves model.keras, evaluates on the test split, writes metrics.json; returns the summary."""
+    saving.save_model(model, write_dir / "model.keras")
+    test = model.evaluate(test_data, return_dict=True, verbose=0)
+    summary = {"model": args.model, "preset": settings.preset, "dataset": args.dataset,
+               "latent_dim": model.latent_dim, "epochs": settings.epochs,
+               "batch_size": settings.batch_size, "seed": args.seed,
+               "strategy": args.strategy, "replicas": settings.replicas,
+               "train_seconds": round(train_seconds, 1), "resumed_after_epoch": done or None,
+               "mixed_precision": args.mixed_precision, "jit_compile": bool(model.jit_compile),
+               "test": {k: float(v) for k, v in test.items()},
+               "command": "avb-keras " + " ".join(sys.argv[1:])}
+    atomic.write_text(write_dir / "metrics.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def _announce(model, args, settings, scratch):
+    replicas = settings.replicas
+    print(f"Training {type(model).__name__} ({settings.preset}, latent {model.latent_dim}) on "
+          f"{args.dataset} for {settings.epochs} epochs on {replicas} replica"
+          f"{'s' if replicas > 1 else ''} ({args.strategy}); run directory {settings.run_dir}"
+          f"{'' if scratch is None else ' (written by the chief; this worker writes nothing)'}")

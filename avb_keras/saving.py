@@ -1,0 +1,72 @@
+"""`.keras` model files: saved atomically, loaded in safe mode with a clear word on damage.
+
+    save_model(model, "runs/demo/model.keras")   # a crash mid-save keeps the old file
+    model = load_model("runs/demo/model.keras")
+
+A `.keras` file is a zip archive (config.json, metadata.json, model.weights.h5).
+Keras reports a truncated one as "File not found" although it exists;
+`load_model` checks the archive first and names the problem instead. Every
+place in avb_keras that loads a model file goes through it.
+"""
+
+import zipfile
+from pathlib import Path
+
+import keras
+
+from avb_keras.atomic import atomic_path
+
+SUFFIX = ".keras"
+#: The members every `.keras` archive holds.
+MEMBERS = ("config.json", "model.weights.h5")
+
+
+class DamagedModelFile(ValueError):
+    """A `.keras` file that exists but is not a complete archive."""
+
+
+def save_model(model, path):
+    """Saves `model` to `path` (a `.keras` file) atomically; returns the path."""
+    path = Path(path)
+    if path.suffix != SUFFIX:
+        raise ValueError(f"Model files end in '{SUFFIX}'; got {str(path)!r}.")
+    with atomic_path(path) as temporary:
+        model.save(temporary)
+    return path
+
+
+def load_model(path):
+    """The model in the `.keras` file `path`, loaded with `safe_mode=True`.
+
+    Raises:
+      FileNotFoundError: there is no file at `path`.
+      ValueError: `path` is not a `.keras` file.
+      DamagedModelFile (a ValueError): the file is damaged or truncated (not a
+        complete `.keras` archive).
+    """
+    # (Importing this module imported avb_keras, which registers the model classes.)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model at {path}: expected a .keras file saved by avb_keras "
+                                "(a run folder of `avb-keras train` holds it as model.keras).")
+    if path.suffix != SUFFIX:
+        raise ValueError(f"Expected a .keras model file; got {str(path)!r}.")
+    check_archive(path)
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+def check_archive(path):
+    """Raises `DamagedModelFile` unless `path` is a complete `.keras` zip archive (CRCs checked)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            missing = [name for name in MEMBERS if name not in archive.namelist()]
+            broken = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise _damaged(path, error) from error
+    if missing or broken:
+        raise _damaged(path, f"missing {missing}" if missing else f"bad CRC in {broken}")
+
+
+def _damaged(path, cause):
+    return DamagedModelFile(f"The model file {path} is damaged or truncated (not a complete "
+                            f".keras archive): {str(cause).rstrip('.')}.")
