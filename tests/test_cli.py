@@ -37,6 +37,11 @@ def test_train_writes_a_loadable_model_logs_and_metrics(tmp_path):
     assert summary["epochs"] == 2 and summary["dataset"] == "mnist_small"
     assert set(summary["test"]) >= {"loss", "reconstruction", "kl", "elbo", "adversary_loss"}
     assert all(np.isfinite(v) for v in summary["test"].values())
+    # The adversary-free bound on the first 256 test images, beside the model's own KL.
+    bound = summary["kl_lower_bound"]
+    assert bound["num_examples"] == 256 and bound["num_samples"] == 256
+    assert bound["mean"] > 0 and 0 < bound["standard_error"] < 1
+    assert np.isfinite(bound["model_kl_mean"])
     assert not list(run_dir.rglob("*.partial-*"))  # no temporary files left behind
 
 

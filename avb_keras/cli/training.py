@@ -15,8 +15,11 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
+import tensorflow as tf
 
-from avb_keras import atomic, callbacks, checkpoints, datasets, distribute, saving
+from avb_keras import (atomic, callbacks, checkpoints, datasets, distribute, evaluation, saving,
+                       seeding)
 from avb_keras.cli.settings import JIT_COMPILE, MODEL_CLASSES, check_resumable, resolve
 
 SPLITS = ("train", "valid", "test")
@@ -135,7 +138,8 @@ def monitoring(args, settings):
             *callbacks.monitoring_callbacks(
                 logs / "avb", monitor_data, log_every=args.log_every,
                 hparams={"dataset": args.dataset, "batch_size": settings.batch_size,
-                         "epochs": settings.epochs, "strategy": args.strategy})]
+                         "epochs": settings.epochs, "strategy": args.strategy}),
+            callbacks.KLBoundCheck(monitor_data, seed=args.seed)]
 
 
 def fit(model, data, steps, settings, done):
@@ -159,9 +163,28 @@ def finish(model, test_data, args, settings, done, train_seconds, write_dir):
                "train_seconds": round(train_seconds, 1), "resumed_after_epoch": done or None,
                "mixed_precision": args.mixed_precision, "jit_compile": bool(model.jit_compile),
                "test": {k: float(v) for k, v in test.items()},
+               "kl_lower_bound": kl_bound_summary(model, test_data, args.seed),
                "command": "avb-keras " + " ".join(sys.argv[1:])}
     atomic.write_text(write_dir / "metrics.json", json.dumps(summary, indent=2))
     return summary
+
+
+def kl_bound_summary(model, test_data, seed, num_examples=256):
+    """The adversary-free lower bound on the KL over the first test images, beside the
+    model's own KL there (`evaluation.kl_lower_bound`)."""
+    images = []
+    for batch in test_data:
+        images.append(np.asarray(model.images(batch)))
+        if sum(map(len, images)) >= num_examples:
+            break
+    x = np.concatenate(images)[:num_examples]
+    bound = evaluation.kl_lower_bound(model, x, seed=seed)
+    with seeding.seeded(model, seed):
+        estimate = model.compute_terms(tf.constant(x))["kl"].numpy()
+    return {"mean": float(np.mean(bound.kl_lower_bound)),
+            "standard_error": float(np.std(bound.kl_lower_bound, ddof=1) / np.sqrt(len(x))),
+            "model_kl_mean": float(np.mean(estimate)), "num_examples": len(x),
+            "num_samples": evaluation.kl_bound.NUM_SAMPLES}
 
 
 def _announce(model, args, settings, scratch):
