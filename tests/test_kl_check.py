@@ -3,7 +3,6 @@
 import warnings
 
 import keras
-import numpy as np
 import pytest
 from conftest import binary_images, tiny_avb, tiny_vae
 

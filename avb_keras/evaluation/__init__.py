@@ -9,6 +9,6 @@ from avb_keras.evaluation.kl_bound import KLBound, kl_lower_bound
 from avb_keras.evaluation.linear_gaussian import linear_gaussian
 from avb_keras.evaluation.quadrature import latent_grid, quadrature_log_likelihood
 
-__all__ = ["AISResult", "DatasetLogLikelihood", "KLBound", "kl_lower_bound", "ais_log_likelihood", "annealing_schedule",
-           "evaluate_log_likelihood", "initial_distribution", "iwae_bound", "latent_grid",
+__all__ = ["AISResult", "DatasetLogLikelihood", "KLBound", "ais_log_likelihood",
+           "annealing_schedule", "evaluate_log_likelihood", "kl_lower_bound", "initial_distribution", "iwae_bound", "latent_grid",
            "linear_gaussian", "quadrature_log_likelihood"]

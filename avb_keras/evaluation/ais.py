@@ -60,7 +60,6 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from avb_keras import contrast
 from avb_keras.checks import positive_int
 from avb_keras.evaluation.common import (checked_images, log_joint,
                                          stateless_seed, tile_examples)

@@ -68,8 +68,9 @@ class AVB(AdversarialLatentModel):
     preset_family = "avb"
 
     def __init__(self, encoder, decoder, adversary, likelihood="bernoulli",
-                 adaptive_contrast=True, moment_estimator=None, moment_samples=TRAINING_MOMENT_SAMPLES,
-                 adversary_steps=1, preset=None, seed=None, **kwargs):
+                 adaptive_contrast=True, moment_estimator=None,
+                 moment_samples=TRAINING_MOMENT_SAMPLES, adversary_steps=1, preset=None,
+                 seed=None, **kwargs):
         super().__init__(encoder, decoder, adversary, likelihood, adversary_steps,
                          preset=preset, seed=seed, **kwargs)
         # Config.
