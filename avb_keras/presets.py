@@ -40,6 +40,11 @@ class Preset:
     encoder_type: str = "moment"
     batch_size: int = 128
     epochs: int = 10
+    #: "constant" or "cosine" (decaying over the run's steps; see `avb_keras.optimizers`).
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    #: Momentum of the moving average of the primal weights, or None for no average.
+    ema: float = None
     likelihood: str = "bernoulli"
     description: str = ""
 

@@ -59,6 +59,27 @@ def test_train_an_adversarial_autoencoder(tmp_path, capsys):
     assert isinstance(model, AAE) and int(model.optimizer.iterations) == 2
 
 
+def test_train_with_rates_a_cosine_schedule_and_weight_averaging(tmp_path, capsys):
+    run_dir = tmp_path / "cosine"
+    common = ["train", "--dataset", "four_frames", "--epochs", "2", "--steps-per-epoch", "3",
+              "--batch-size", "32", "--log-every", "1000", "--run-dir", str(run_dir),
+              "--learning-rate", "2e-3", "--adversary-learning-rate", "4e-3",
+              "--lr-schedule", "cosine", "--warmup-steps", "2", "--ema", "0.9"]
+    assert cli.main(common) == 0
+    model = saving.load_model(run_dir / "model.keras")
+    primal, adversary = model.optimizer.get_config(), model.adversary_optimizer.get_config()
+    assert primal["use_ema"] and primal["ema_momentum"] == pytest.approx(0.9)
+    assert not adversary["use_ema"]
+    # Cosine over the run's 6 steps after 2 of warm-up, to each player's own rate.
+    for config, rate in ((primal, 2e-3), (adversary, 4e-3)):
+        schedule = config["learning_rate"]["config"]
+        assert schedule["warmup_target"] == pytest.approx(rate)
+        assert schedule["warmup_steps"] == 2 and schedule["decay_steps"] == 4
+    # A resumed run must keep them.
+    assert cli.main([*common[:-1], "0.5", "--epochs", "3"]) == 2
+    assert "--ema 0.9 -> 0.5" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--epochs", "0"], "expected a positive integer"),
     (["--latent-dim", "-3"], "expected a positive integer"),
@@ -67,6 +88,8 @@ def test_train_an_adversarial_autoencoder(tmp_path, capsys):
     (["--dataset", "four_frames", "--preset", "mnist_mlp"], "built for data shaped"),
     (["--model", "vae", "--no-adaptive-contrast"], "applies to --model avb only"),
     (["--model", "aae", "--no-adaptive-contrast"], "applies to --model avb only"),
+    (["--ema", "1.0"], "expected a number in (0, 1)"),
+    (["--lr-schedule", "linear"], "invalid choice"),
     (["--dataset", "mnist", "--data-path", "/nonexistent/mnist.npz"], "MNIST file not found"),
 ])
 def test_user_errors_give_one_line_and_a_nonzero_exit(args, message, tmp_path, capsys):

@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from avb_keras.cli.settings import JIT_COMPILE, MODEL_CLASSES, PRECISIONS
+from avb_keras.optimizers import SCHEDULES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,6 +26,7 @@ def build_parser():
                     "logs, checkpoints and the final model under --run-dir.")
     add_model_options(train)
     add_run_options(train)
+    add_optimizer_options(train)
     add_speed_options(train)
     add_export_parser(commands)
     return parser
@@ -76,6 +78,27 @@ def add_run_options(train):
     train.add_argument("--log-every", type=_positive_int, default=50,
                        help="TensorBoard scalars and histograms every this many steps "
                             "(default 50; images and epoch metrics after each epoch)")
+
+
+def add_optimizer_options(train):
+    """Rates, their schedule and the weight average (`avb_keras.optimizers`)."""
+    train.add_argument("--learning-rate", type=_positive_float, default=None,
+                       help="Adam's rate for the primal player (encoder, decoder); default: "
+                            "the preset's")
+    train.add_argument("--adversary-learning-rate", type=_positive_float, default=None,
+                       help="Adam's rate for the adversary (AVB, AAE); default: the preset's")
+    train.add_argument("--lr-schedule", choices=SCHEDULES, default=None,
+                       help="constant, or cosine: every rate decays to 0 over the run's "
+                            "steps after --warmup-steps of linear warm-up (default: the "
+                            "preset's, constant)")
+    train.add_argument("--warmup-steps", type=_non_negative_int, default=None,
+                       help="linear warm-up steps of the cosine schedule (default: the "
+                            "preset's, 0)")
+    train.add_argument("--ema", type=_number(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+                       default=None,
+                       help="keep a moving average of the primal weights with this momentum "
+                            "(e.g. 0.999); the averaged weights are validated, saved and "
+                            "exported (default: the preset's, none)")
 
 
 def add_speed_options(train):

@@ -22,7 +22,8 @@ PRECISIONS = ("none", "mixed_bfloat16", "mixed_float16")
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 #: Settings a resumed run must share with the run it resumes.
 RESUME_SETTINGS = ("model", "preset", "dataset", "batch_size", "latent_dim",
-                   "no_adaptive_contrast", "seed", "steps_per_epoch")
+                   "no_adaptive_contrast", "seed", "steps_per_epoch", "learning_rate",
+                   "adversary_learning_rate", "lr_schedule", "warmup_steps", "ema")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Settings:
 
     preset: str
     epochs: int
+    optimization: dict
     batch_size: int
     steps_per_epoch: int
     run_dir: Path
@@ -55,15 +57,29 @@ def resolve(args, strategy):
     run_dir = _run_dir(args, preset_name)
     steps_per_epoch = args.steps_per_epoch or -(-num_train // batch_size)
     # The strategy is recorded but a resumed run may use another: the batch is global.
+    optimization = _optimization(args, preset)
     recorded = {"model": args.model, "preset": preset_name, "dataset": args.dataset,
                 "batch_size": batch_size, "latent_dim": args.latent_dim,
                 "no_adaptive_contrast": args.no_adaptive_contrast, "seed": args.seed,
                 "steps_per_epoch": steps_per_epoch, "strategy": args.strategy,
-                "replicas": replicas, **apply_speed_options(args)}
+                "replicas": replicas, **optimization, **apply_speed_options(args)}
     epochs = args.epochs or (20 if args.dataset == "mnist_small" else preset.epochs)
-    return Settings(preset=preset_name, epochs=epochs, batch_size=batch_size,
+    return Settings(preset=preset_name, epochs=epochs, optimization=optimization,
+                    batch_size=batch_size,
                     steps_per_epoch=steps_per_epoch, run_dir=run_dir, replicas=replicas,
                     recorded=recorded)
+
+
+def _optimization(args, preset):
+    """--learning-rate, --adversary-learning-rate, --lr-schedule, --warmup-steps and --ema,
+    each the preset's where not given."""
+    return {"learning_rate": args.learning_rate or preset.learning_rate,
+            "adversary_learning_rate": (args.adversary_learning_rate
+                                        or preset.adversary_learning_rate),
+            "lr_schedule": args.lr_schedule or preset.lr_schedule,
+            "warmup_steps": (preset.warmup_steps if args.warmup_steps is None
+                             else args.warmup_steps),
+            "ema": args.ema or preset.ema}
 
 
 def apply_speed_options(args):

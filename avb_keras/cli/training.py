@@ -95,8 +95,21 @@ def new_model(args, settings):
     if args.no_adaptive_contrast:
         overrides["adaptive_contrast"] = False
     model = MODEL_CLASSES[args.model].from_preset(settings.preset, **overrides)
-    model.compile(jit_compile=JIT_COMPILE[args.jit_compile])
+    compile_model(model, settings, JIT_COMPILE[args.jit_compile])
     return model
+
+
+def compile_model(model, settings, jit_compile):
+    """Adam(beta_1 = 0.5) for each player at the run's rates, schedule and average."""
+    chosen = settings.optimization
+    rates = {"optimizer": chosen["learning_rate"],
+             "adversary_optimizer": chosen["adversary_learning_rate"]}
+    players = {name: keras.optimizers.Adam(rates[name], beta_1=0.5)
+               for name in model.optimizer_names}
+    total = settings.epochs * settings.steps_per_epoch
+    model.compile(**players, lr_schedule=chosen["lr_schedule"], ema=chosen["ema"],
+                  warmup_steps=chosen["warmup_steps"],
+                  decay_steps=max(1, total - chosen["warmup_steps"]), jit_compile=jit_compile)
 
 
 def load_data(args, settings, skip):

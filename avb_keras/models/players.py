@@ -12,7 +12,7 @@ densities and losses stay in the variables' float32).
 import keras
 import tensorflow as tf
 
-from avb_keras import distribute, presets
+from avb_keras import distribute, optimizers, presets
 
 
 class PlayerModel(keras.Model):
@@ -126,12 +126,17 @@ class PlayerModel(keras.Model):
 
     # ---------------------------------------------------------------- optimizers
 
-    def compile(self, optimizer=None, **kwargs):
+    def compile(self, optimizer=None, lr_schedule=None, decay_steps=None, warmup_steps=0,
+                ema=None, **kwargs):
         """Compile with one optimizer per player; the defaults when none is given.
 
         Keyword arguments named in `optimizer_names[1:]` (e.g.
         `adversary_optimizer`) set the other players' optimizers; `clipnorm`
-        clips every gradient of every player to that norm. Under the
+        clips every gradient of every player to that norm. `lr_schedule="cosine"`
+        decays every player's rate to 0 over `decay_steps` updates after
+        `warmup_steps` of linear warm-up; `ema=m` keeps a moving average of the
+        primal player's weights, which are the weights evaluated, saved and
+        exported after `fit` (see `avb_keras.optimizers`). Under the
         "mixed_float16" policy every player's optimizer is wrapped in a
         `LossScaleOptimizer` (unless it is one, or `auto_scale_loss=False`).
         `jit_compile` keeps Keras's default "auto" (XLA on where a GPU exists, off
@@ -143,17 +148,36 @@ class PlayerModel(keras.Model):
         clipnorm = kwargs.pop("clipnorm", None)
         self._scales_loss = (kwargs.pop("auto_scale_loss", True)
                              and self.dtype_policy.name == "mixed_float16")
+        schedule = dict(schedule=lr_schedule, decay_steps=decay_steps,
+                        warmup_steps=warmup_steps)
+        primal = optimizers.with_average(
+            optimizers.with_schedule(self._given("optimizer", optimizer), **schedule), ema)
         # Wrapped here for every player alike, so Keras must not wrap the first again.
-        super().compile(optimizer=self._optimizer("optimizer", optimizer),
+        super().compile(optimizer=self._loss_scaled("optimizer", primal),
                         auto_scale_loss=False, **kwargs)
         for name, given in others.items():
-            setattr(self, name, self._optimizer(name, given))
+            setattr(self, name, self._loss_scaled(
+                name, optimizers.with_schedule(self._given(name, given), **schedule)))
         if clipnorm is not None:
             self.clip_gradients(clipnorm)
         self._health.counts = {player_of(name): tf.Variable(
             0.0, trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
             aggregation=tf.VariableAggregation.SUM) for name in self.optimizer_names}
+        self._average_primal_only()
         self.build_optimizers()
+
+    def _average_primal_only(self):
+        """Keras ends `fit` with `optimizer.finalize_variable_values(model.trainable_weights)`,
+        every player's weights; the primal optimizer averages only the primal player's."""
+        if optimizers.uses_average(self.optimizer):
+            finalize = self.optimizer.finalize_variable_values
+            self.optimizer.finalize_variable_values = (
+                lambda variables: finalize(self.player_variables["optimizer"]))
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        if self.compiled and optimizers.uses_average(self.optimizer):
+            callbacks = [*(callbacks or []), optimizers.AveragedValidation(self)]
+        return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def clip_gradients(self, clipnorm):
         """Clip each gradient to norm `clipnorm` in every player's optimizer."""
@@ -167,8 +191,10 @@ class PlayerModel(keras.Model):
                                  "give one kind of clipping only.")
             optimizer.clipnorm = float(clipnorm)
 
-    def _optimizer(self, name, given):
-        optimizer = self.default_optimizer(name) if given is None else keras.optimizers.get(given)
+    def _given(self, name, given):
+        return self.default_optimizer(name) if given is None else keras.optimizers.get(given)
+
+    def _loss_scaled(self, name, optimizer):
         if self._scales_loss and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             optimizer = keras.optimizers.LossScaleOptimizer(
                 optimizer, name=f"{player_of(name)}_loss_scale_optimizer")
