@@ -12,6 +12,11 @@ Four posteriors over the 10 parameters (mu, tau, eta_1..8), in one run:
   adversary steps per sampler step, as in the paper);
 - ADVI mean-field and full-rank (`tfp.vi.fit_surrogate_posterior`).
 
+With --full, AVB also runs at the default budget and at the full budget with
+constant rates, beside the full budget with a cosine decay of both rates and a
+moving average of the sampler's weights (momentum 0.999; `avb_keras.optimizers`),
+all in the same run: does a longer budget help once the rates anneal?
+
 For each method and parameter: the two-sample Kolmogorov-Smirnov statistic
 against the NUTS samples (the paper's measure; lower is better). Writes
 `eight_schools.json` (the table and the budget) and `eight_schools.png`
@@ -93,12 +98,31 @@ def run_nuts(budget, seed):
     return sample().numpy().reshape(-1, 10)
 
 
-def run_avb(budget, seed):
+#: The settings of the annealed AVB run of --full (compile's lr_schedule and ema).
+ANNEALED = dict(lr_schedule="cosine", ema=0.999)
+
+
+def run_avb(budget, seed, steps=None, **optimization):
+    """AVB+AC samples after `steps` (default the budget's) with compile(**optimization)."""
     keras.utils.set_random_seed(seed)
+    steps = steps or budget["avb_steps"]
     model = AdversarialVI.for_target(posterior(), batch_size=512, adversary_steps=2, seed=seed)
-    model.compile()
-    model.fit(steps_per_epoch=budget["avb_steps"], epochs=1, verbose=0)
+    model.compile(**optimization, **({"decay_steps": steps} if optimization else {}))
+    model.fit(steps_per_epoch=steps, epochs=1, verbose=0)
     return as_matrix(model.sample(budget["samples"], seed=seed))
+
+
+def methods(full):
+    """{name: run(budget, seed)} in the order they run."""
+    avb = {"AVB+AC": run_avb}
+    if full:
+        default_steps = BUDGETS["default"]["avb_steps"]
+        avb = {f"AVB+AC {default_steps} steps": lambda b, s: run_avb(b, s, default_steps),
+               "AVB+AC": run_avb,
+               "AVB+AC cosine+EMA": lambda b, s: run_avb(b, s, **ANNEALED)}
+    return {"NUTS": run_nuts, **avb,
+            "ADVI mean-field": lambda b, s: run_advi(b, s, False),
+            "ADVI full-rank": lambda b, s: run_advi(b, s, True)}
 
 
 def run_advi(budget, seed, full_rank):
@@ -129,11 +153,11 @@ def plot(samples, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    methods = list(samples)
-    fig, axes = plt.subplots(1, len(methods), figsize=(4 * len(methods), 4), sharex=True,
+    names = list(samples)
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 4), sharex=True,
                              sharey=True)
     reference = samples["NUTS"]
-    for ax, method in zip(axes, methods):
+    for ax, method in zip(axes, names):
         ax.scatter(reference[:2000, 0], reference[:2000, 1], s=2, c="0.75", label="NUTS")
         if method != "NUTS":
             ax.scatter(samples[method][:2000, 0], samples[method][:2000, 1], s=2, c="C0",
@@ -157,9 +181,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
 
     samples, seconds = {}, {}
-    for method, run in [("NUTS", run_nuts), ("AVB+AC", run_avb),
-                        ("ADVI mean-field", lambda b, s: run_advi(b, s, False)),
-                        ("ADVI full-rank", lambda b, s: run_advi(b, s, True))]:
+    for method, run in methods(args.full).items():
         start = time.time()
         samples[method] = run(budget, args.seed)
         seconds[method] = round(time.time() - start, 1)
