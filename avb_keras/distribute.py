@@ -136,9 +136,15 @@ def step_logs(logs):
     """
     strategy = tf.distribute.get_strategy()
     if not (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-            and strategy.extended._in_multi_worker_mode()):  # Keras's own test
+            and _has_cluster(strategy)):
         return logs
     return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+
+
+def _has_cluster(strategy):
+    """Whether a MultiWorkerMirroredStrategy spans a cluster (TF_CONFIG), not one local worker."""
+    resolver = strategy.cluster_resolver
+    return resolver is not None and bool(resolver.cluster_spec().as_dict())
 
 
 def replica_share(global_batch):
