@@ -41,6 +41,18 @@ def check_covariance(covariance):
     return covariance
 
 
+def kind(adaptive_contrast):
+    """False, "diagonal" or "full" from a model's `adaptive_contrast` (True = "diagonal")."""
+    if adaptive_contrast in (False, None):
+        return False
+    if adaptive_contrast is True:
+        return "diagonal"
+    if adaptive_contrast in COVARIANCES:
+        return adaptive_contrast
+    raise ValueError(f"adaptive_contrast must be True, False, 'diagonal' or 'full'; "
+                     f"got {adaptive_contrast!r}.")
+
+
 def auxiliary_gaussian(mean, variance):
     """r(z|x) = N(mean, diag(variance + floor)), with the moments held constant.
 

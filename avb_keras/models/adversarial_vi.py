@@ -40,7 +40,6 @@ import tensorflow_probability as tfp
 
 from avb_keras import contrast, distribute, networks, priors
 from avb_keras.models.adversarial import ADVERSARY_METRICS, AdversarialGame, adversary_metrics
-from avb_keras.models.avb import contrast_kind
 from avb_keras.models.players import serialize
 
 tfd = tfp.distributions
@@ -146,7 +145,7 @@ class AdversarialVI(AdversarialGame):
         if int(batch_size) < 2:
             raise ValueError(f"batch_size must be >= 2 (the moments of q are estimated "
                              f"over it); got {batch_size}.")
-        self.adaptive_contrast = contrast_kind(adaptive_contrast)
+        self.adaptive_contrast = contrast.kind(adaptive_contrast)
         self.batch_size = int(batch_size)
         self.target = target
         self.build()

@@ -29,18 +29,6 @@ from avb_keras.models.base import TRAINING_MOMENT_SAMPLES, tile
 MOMENT_ESTIMATORS = ("analytic", "monte_carlo")
 
 
-def contrast_kind(adaptive_contrast):
-    """False, "diagonal" or "full" from the `adaptive_contrast` argument (True = "diagonal")."""
-    if adaptive_contrast in (False, None):
-        return False
-    if adaptive_contrast is True:
-        return "diagonal"
-    if adaptive_contrast in contrast.COVARIANCES:
-        return adaptive_contrast
-    raise ValueError(f"adaptive_contrast must be True, False, 'diagonal' or 'full'; "
-                     f"got {adaptive_contrast!r}.")
-
-
 @keras.saving.register_keras_serializable(package="avb_keras")
 class AVB(AdversarialLatentModel):
     """AVB, with or without Adaptive Contrast.
@@ -83,7 +71,7 @@ class AVB(AdversarialLatentModel):
         if self.moment_estimator == "analytic" and not returns_moments:
             raise ValueError("moment_estimator='analytic' needs an encoder that returns "
                              "{'z', 'mean', 'variance'} (e.g. networks.moment_encoder).")
-        self.adaptive_contrast = contrast_kind(adaptive_contrast)
+        self.adaptive_contrast = contrast.kind(adaptive_contrast)
         self.moment_samples = self._moment_draws(moment_samples, "moment_samples")
         self.build()
 
