@@ -63,10 +63,12 @@ def test_train_with_rates_a_cosine_schedule_and_weight_averaging(tmp_path, capsy
     run_dir = tmp_path / "cosine"
     common = ["train", "--dataset", "four_frames", "--epochs", "2", "--steps-per-epoch", "3",
               "--batch-size", "32", "--log-every", "1000", "--run-dir", str(run_dir),
+              "--adaptive-contrast", "full",
               "--learning-rate", "2e-3", "--adversary-learning-rate", "4e-3",
               "--lr-schedule", "cosine", "--warmup-steps", "2", "--ema", "0.9"]
     assert cli.main(common) == 0
     model = saving.load_model(run_dir / "model.keras")
+    assert model.adaptive_contrast == "full"
     primal, adversary = model.optimizer.get_config(), model.adversary_optimizer.get_config()
     assert primal["use_ema"] and primal["ema_momentum"] == pytest.approx(0.9)
     assert not adversary["use_ema"]
@@ -89,6 +91,8 @@ def test_train_with_rates_a_cosine_schedule_and_weight_averaging(tmp_path, capsy
     (["--model", "vae", "--no-adaptive-contrast"], "applies to --model avb only"),
     (["--model", "aae", "--no-adaptive-contrast"], "applies to --model avb only"),
     (["--ema", "1.0"], "expected a number in (0, 1)"),
+    (["--model", "vae", "--adaptive-contrast", "full"], "applies to --model avb with Adaptive"),
+    (["--no-adaptive-contrast", "--adaptive-contrast", "full"], "applies to --model avb with"),
     (["--lr-schedule", "linear"], "invalid choice"),
     (["--dataset", "mnist", "--data-path", "/nonexistent/mnist.npz"], "MNIST file not found"),
 ])

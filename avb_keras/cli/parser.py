@@ -57,6 +57,9 @@ def add_model_options(train):
                        help="size of z (default: the preset's)")
     train.add_argument("--no-adaptive-contrast", action="store_true",
                        help="AVB only: contrast q with the prior instead of N(mu(x), sigma(x))")
+    train.add_argument("--adaptive-contrast", choices=("diagonal", "full"), default="diagonal",
+                       help="AVB only: r(z|x) with a diagonal covariance (the paper's) or a "
+                            "full one (z~ = L(x)^-1 (z - mu(x))); default diagonal")
 
 
 def add_run_options(train):

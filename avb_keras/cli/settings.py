@@ -22,7 +22,8 @@ PRECISIONS = ("none", "mixed_bfloat16", "mixed_float16")
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 #: Settings a resumed run must share with the run it resumes.
 RESUME_SETTINGS = ("model", "preset", "dataset", "batch_size", "latent_dim",
-                   "no_adaptive_contrast", "seed", "steps_per_epoch", "learning_rate",
+                   "no_adaptive_contrast", "adaptive_contrast", "seed", "steps_per_epoch",
+                   "learning_rate",
                    "adversary_learning_rate", "lr_schedule", "warmup_steps", "ema")
 
 
@@ -50,6 +51,10 @@ def resolve(args, strategy):
     preset = _preset_for_data(preset_name, args)
     if args.no_adaptive_contrast and args.model != "avb":
         raise ValueError("--no-adaptive-contrast applies to --model avb only.")
+    if args.adaptive_contrast != "diagonal" and (args.model != "avb"
+                                                 or args.no_adaptive_contrast):
+        raise ValueError("--adaptive-contrast full applies to --model avb with Adaptive "
+                         "Contrast only.")
     batch_size = args.batch_size or preset.batch_size
     num_train = datasets.size(args.dataset, "train", path=args.data_path, seed=args.seed)
     replicas = strategy.num_replicas_in_sync
@@ -60,7 +65,8 @@ def resolve(args, strategy):
     optimization = _optimization(args, preset)
     recorded = {"model": args.model, "preset": preset_name, "dataset": args.dataset,
                 "batch_size": batch_size, "latent_dim": args.latent_dim,
-                "no_adaptive_contrast": args.no_adaptive_contrast, "seed": args.seed,
+                "no_adaptive_contrast": args.no_adaptive_contrast,
+                "adaptive_contrast": args.adaptive_contrast, "seed": args.seed,
                 "steps_per_epoch": steps_per_epoch, "strategy": args.strategy,
                 "replicas": replicas, **optimization, **apply_speed_options(args)}
     epochs = args.epochs or (20 if args.dataset == "mnist_small" else preset.epochs)

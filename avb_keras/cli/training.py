@@ -94,6 +94,8 @@ def new_model(args, settings):
     overrides = {"latent_dim": args.latent_dim, "seed": args.seed}
     if args.no_adaptive_contrast:
         overrides["adaptive_contrast"] = False
+    elif args.adaptive_contrast != "diagonal":
+        overrides["adaptive_contrast"] = args.adaptive_contrast
     model = MODEL_CLASSES[args.model].from_preset(settings.preset, **overrides)
     compile_model(model, settings, JIT_COMPILE[args.jit_compile])
     return model

@@ -1,0 +1,238 @@
+"""The converged MNIST comparison: a rate sweep, resumable runs, paired AIS (issue 12).
+
+Models (mnist_mlp networks: the same decoder and encoder trunk for all):
+
+    vae_z32, avb_z32 (plain), avb_ac_z32 (diagonal r), avb_fullac_z32 (full r),
+    vae_z8, avb_ac_z8 (diagonal r)
+
+Steps, each resumable (rerun the same command; finished work is read back):
+
+    sweep     each model at each primal rate of --rates for --sweep-epochs, scored by one
+              rule for every model: the AIS log-likelihood of --sweep-examples validation
+              images (8 chains, 100 temperatures, seed 0); the best rate wins
+    train     each model, one `avb-keras train` run (run directory under --runs) at its
+              chosen rate, a cosine decay over --epochs and a moving average (EMA 0.999)
+    evaluate  AIS on the same --ais-examples statically binarized test images for every
+              model (8 chains, --ais-steps temperatures, seed 0; per-image values kept for
+              pairing), the model's own KL beside `evaluation.kl_lower_bound`, IWAE(5000)
+              for the VAEs, and --check-steps (2000) temperatures on 20 images as a check
+    report    docs/RESULTS-ready markdown and JSON: mean +/- standard error, the paired
+              difference to the VAE of the same latent size +/- its paired standard error,
+              the sweep, and validation curves (PNG) from each run's epochs.jsonl
+
+    python benchmarks/mnist_converged.py sweep --runs /work/runs/mnist
+    python benchmarks/mnist_converged.py train --runs /work/runs/mnist --epochs 100
+    python benchmarks/mnist_converged.py evaluate --runs /work/runs/mnist
+    python benchmarks/mnist_converged.py report --runs /work/runs/mnist \
+        --out benchmarks/results/mnist_converged
+
+Run directories live outside the repository (--runs); the report's files go in it.
+MNIST comes from --data-path (default ../shared/data/mnist.npz beside the repository).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+#: name -> (--model, --latent-dim, extra `avb-keras train` options)
+MODELS = {
+    "vae_z32": ("vae", 32, []),
+    "avb_z32": ("avb", 32, ["--no-adaptive-contrast"]),
+    "avb_ac_z32": ("avb", 32, []),
+    "avb_fullac_z32": ("avb", 32, ["--adaptive-contrast", "full"]),
+    "vae_z8": ("vae", 8, []),
+    "avb_ac_z8": ("avb", 8, []),
+}
+#: The model each row is paired with (same latent size).
+BASELINE = {"32": "vae_z32", "8": "vae_z8"}
+
+
+def train_command(name, rate, epochs, run_dir, args, schedule=True):
+    model, latent, extra = MODELS[name]
+    command = [sys.executable, "-m", "avb_keras", "train", "--model", model,
+               "--preset", "mnist_mlp", "--dataset", "mnist", "--data-path", args.data_path,
+               "--latent-dim", str(latent), "--epochs", str(epochs), "--run-dir", str(run_dir),
+               "--learning-rate", str(rate), "--adversary-learning-rate", str(2 * rate),
+               "--seed", "0", "--log-every", "500", *extra]
+    if schedule:
+        command += ["--lr-schedule", "cosine", "--ema", "0.999"]
+    if args.steps_per_epoch:  # smoke tests only
+        command += ["--steps-per-epoch", str(args.steps_per_epoch)]
+    return command
+
+
+def run(command):
+    print("$", " ".join(command), flush=True)
+    subprocess.run(command, check=True, cwd=REPO)
+
+
+def sweep(args):
+    """Each model at each rate for --sweep-epochs; validation AIS decides."""
+    results = read_json(args.runs / "sweep.json")
+    for name in args.models:
+        for rate in args.rates:
+            key = f"{name}@{rate:g}"
+            if key in results:
+                continue
+            run_dir = args.runs / "sweep" / key
+            run(train_command(name, rate, args.sweep_epochs, run_dir, args, schedule=False))
+            results[key] = dict(model=name, rate=rate, **score(run_dir, args))
+            write_json(args.runs / "sweep.json", results)
+    chosen = {name: max((r for r in results.values() if r["model"] == name),
+                        key=lambda r: r["valid_ais"])["rate"]
+              for name in args.models if any(r["model"] == name for r in results.values())}
+    write_json(args.runs / "chosen_rates.json", chosen)
+    print(json.dumps(chosen, indent=1))
+
+
+def score(run_dir, args):
+    """The sweep's one rule: AIS log p(x) of the first validation images."""
+    from avb_keras import evaluation, saving
+    model = saving.load_model(run_dir / "model.keras")
+    x = static_images("valid", args.sweep_examples, args)
+    result = evaluation.evaluate_log_likelihood(model, x, batch_size=50, num_steps=100,
+                                                num_chains=8, seed=0, verbose=0)
+    return {"valid_ais": result.mean, "valid_ais_se": result.standard_error}
+
+
+def static_images(split, count, args):
+    """The first `count` images of `split`, binarized once with seed 0 (the same for all)."""
+    import numpy as np
+    from avb_keras.datasets import mnist
+    images = mnist.arrays(split, path=args.data_path)[0][:count].astype("float32") / 255.0
+    return (np.random.default_rng(0).random(images.shape) < images).astype("float32")
+
+
+def train(args):
+    """One resumable `avb-keras train` run per model at its chosen rate."""
+    chosen = read_json(args.runs / "chosen_rates.json")
+    for name in args.models:
+        if name not in chosen:
+            raise SystemExit(f"No chosen rate for {name}: run `sweep` first.")
+        run_dir = args.runs / "final" / name
+        if (run_dir / "metrics.json").exists():
+            continue
+        start = time.time()
+        run(train_command(name, chosen[name], args.epochs, run_dir, args))
+        print(f"{name}: {time.time() - start:.0f} s", flush=True)
+
+
+def evaluate(args):
+    """Paired AIS on the same test images, the KL and its bound, IWAE for the VAEs."""
+    import numpy as np
+    from avb_keras import evaluation, saving
+    x = static_images("test", args.ais_examples, args)
+    for name in args.models:
+        out = args.runs / "final" / name / "evaluation.json"
+        if out.exists():
+            continue
+        model = saving.load_model(args.runs / "final" / name / "model.keras")
+        start = time.time()
+        ais = np.concatenate([evaluation.ais_log_likelihood(
+            model, x[i:i + 50], num_chains=8, num_steps=args.ais_steps,
+            seed=[0, i // 50]).log_likelihood for i in range(0, len(x), 50)])
+        check = evaluation.ais_log_likelihood(model, x[:20], num_chains=8,
+                                              num_steps=args.check_steps,
+                                              seed=[1, 0]).log_likelihood
+        bound = evaluation.kl_lower_bound(model, x[:args.kl_examples], seed=0).kl_lower_bound
+        kl = model.compute_terms(model.images(x[:args.kl_examples]))["kl"].numpy()
+        result = {"ais": ais.tolist(), "ais_check_first20": check.tolist(),
+                  "check_steps": args.check_steps,
+                  "kl_model": float(kl.mean()), "kl_lower_bound": float(bound.mean()),
+                  "seconds": round(time.time() - start, 1)}
+        if name.startswith("vae"):
+            result["iwae_5000"] = float(np.mean(np.concatenate([
+                evaluation.iwae_bound(model, x[i:i + 50], 5000, seed=[2, i // 50])
+                for i in range(0, len(x), 50)])))
+        write_json(out, result)
+        print(f"{name}: AIS {ais.mean():.2f}, {result['seconds']} s", flush=True)
+
+
+def report(args):
+    """Table rows with paired standard errors, the sweep, and validation curves."""
+    import numpy as np
+    rows = {}
+    for name in args.models:
+        path = args.runs / "final" / name / "evaluation.json"
+        if path.exists():
+            rows[name] = read_json(path)
+    table = {}
+    for name, result in rows.items():
+        ais = np.asarray(result["ais"])
+        entry = {"mean": float(ais.mean()), "se": float(ais.std(ddof=1) / np.sqrt(len(ais))),
+                 "kl_model": result["kl_model"], "kl_lower_bound": result["kl_lower_bound"],
+                 "check_minus_ais_first20": float(np.mean(
+                     np.asarray(result["ais_check_first20"]) - ais[:20]))}
+        baseline = BASELINE[name.rsplit("_z", 1)[1]]
+        if baseline in rows and baseline != name:
+            difference = ais - np.asarray(rows[baseline]["ais"])
+            entry.update(paired_difference=float(difference.mean()),
+                         paired_se=float(difference.std(ddof=1) / np.sqrt(len(difference))))
+        table[name] = entry
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "table.json", {"command": " ".join(sys.argv), "rows": table,
+                                         "sweep": read_json(args.runs / "sweep.json")})
+    plot_curves(args)
+    print(json.dumps(table, indent=1))
+
+
+def plot_curves(args):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name in args.models:
+        journal = args.runs / "final" / name / "epochs.jsonl"
+        if journal.exists():
+            epochs = [json.loads(line) for line in journal.read_text().splitlines()]
+            ax.plot([e["epoch"] for e in epochs], [e["val_elbo"] for e in epochs], label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation ELBO (estimate for AVB)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.out / "validation_curves.png", dpi=80)
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text()) if Path(path).exists() else {}
+
+
+def write_json(path, value):
+    from avb_keras import atomic
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(path, json.dumps(value, indent=1))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=("sweep", "train", "evaluate", "report"))
+    parser.add_argument("--runs", type=Path, required=True,
+                        help="run directories (outside the repository)")
+    parser.add_argument("--data-path", default=str(REPO.parent / "shared" / "data" / "mnist.npz"))
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--rates", type=float, nargs="+", default=[3e-5, 1e-4, 3e-4])
+    parser.add_argument("--sweep-epochs", type=int, default=5)
+    parser.add_argument("--sweep-examples", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--ais-examples", type=int, default=500)
+    parser.add_argument("--ais-steps", type=int, default=500)
+    parser.add_argument("--kl-examples", type=int, default=500)
+    parser.add_argument("--check-steps", type=int, default=2000,
+                        help="temperatures of the check on the first 20 test images")
+    parser.add_argument("--steps-per-epoch", type=int, default=None,
+                        help="cap every epoch (a quick check of the pipeline, not a result)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    args.out = args.out or args.runs / "report"
+    {"sweep": sweep, "train": train, "evaluate": evaluate, "report": report}[args.step](args)
+
+
+if __name__ == "__main__":
+    main()
