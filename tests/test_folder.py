@@ -158,3 +158,35 @@ def test_train_on_a_folder_improves_reconstruction_and_writes_rgb_panels(
     panels = read_images(run_dir / "logs" / "avb")
     assert panels["images/prior_samples"][-1] == 3
     assert panels["images/reconstructions"][-1] == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--image-size", "16"], "--image-size applies to --dataset folder only"),
+    (["--dataset", "folder"], "The folder data set needs path=... (--data-path)"),
+    (["--dataset", "folder", "--data-path", "nowhere"], "Image folder not found: 'nowhere'"),
+    (["--dataset", "folder", "--data-path", ".", "--preset", "mnist_mlp"],
+     "Preset 'mnist_mlp' is built for data shaped (28, 28, 1), but 'folder' has (28, 28, 3)"),
+])
+def test_folder_mistakes_on_the_command_line_are_one_line(args, message, shapes, tmp_path,
+                                                          monkeypatch, capsys):
+    monkeypatch.chdir(shapes if "." in args else tmp_path)
+    assert cli.main(["train", "--run-dir", str(tmp_path / "run"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_the_celeba_example_writes_samples_and_interpolations(shapes, tmp_path):
+    """examples/celeba.py end to end at 16x16 (about 20 s on 2 cores)."""
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(__file__), "..", "examples", "celeba.py")
+    result = subprocess.run([sys.executable, script, "--data-path", str(shapes), "--out",
+                             str(tmp_path), "--image-size", "16", "--epochs", "1",
+                             "--steps-per-epoch", "3", "--batch-size", "16"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    samples = tf.io.decode_png((tmp_path / "samples.png").read_bytes())
+    rows = tf.io.decode_png((tmp_path / "interpolations.png").read_bytes())
+    assert samples.shape == (8 * 17 + 1, 8 * 17 + 1, 3)  # 8x8 cells of 16 + 1 pixel padding
+    assert rows.shape == (8 * 17 + 1, 12 * 17 + 1, 3)
