@@ -82,7 +82,7 @@ def test_shape_dtype_range_and_size(name, sizes, split):
 def test_data_shape():
     assert datasets.data_shape("four_frames") == (2, 2, 1)
     assert datasets.data_shape("mnist") == datasets.data_shape("mnist_small") == (28, 28, 1)
-    assert set(datasets.NAMES) == {"four_frames", "mnist", "mnist_small"}
+    assert set(datasets.NAMES) == {"four_frames", "mnist", "mnist_small", "folder"}
     with pytest.raises(ValueError, match="mnist_small"):
         datasets.data_shape("cifar")
 

@@ -13,9 +13,12 @@
 The pictures are rendered with NumPy alone (no plotting library).
 """
 
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 
+from avb_keras import atomic
 from avb_keras.checks import positive_int
 from avb_keras.callbacks.base import (SummaryCallback, monitoring_batch,
                                       unchanged_random_state)
@@ -37,6 +40,16 @@ def image_grid(images, columns, pad=1, pad_value=1.0):
         r, k = divmod(i, columns)
         grid[pad + r * (h + pad):(r + 1) * (h + pad), pad + k * (w + pad):(k + 1) * (w + pad)] = image
     return grid
+
+
+def write_png(path, image):
+    """Writes `image` [height, width, channels] with values in [0, 1] (clipped) to the
+    PNG file `path`, atomically; returns the path."""
+    pixels = np.rint(255.0 * np.clip(np.asarray(image, dtype="float32"), 0.0, 1.0))
+    data = tf.io.encode_png(pixels.astype(np.uint8)).numpy()
+    with atomic.atomic_path(path) as temporary:
+        Path(temporary).write_bytes(data)
+    return Path(path)
 
 
 def pixel_coordinates(points, extent, size):

@@ -38,14 +38,19 @@ def add_model_options(train):
                        help="avb (Adversarial Variational Bayes), vae (baseline) or aae "
                             "(adversarial autoencoder); default avb")
     train.add_argument("--preset", default=None,
-                       help="network/optimizer preset: four_frames, mnist_mlp or mnist_conv "
-                            "(default: four_frames for that data set, else mnist_mlp)")
+                       help="network/optimizer preset: four_frames, mnist_mlp, mnist_conv or "
+                            "celeba_conv (default: four_frames or celeba_conv for those data "
+                            "sets, else mnist_mlp)")
     train.add_argument("--dataset", default="mnist_small",
-                       help="four_frames, mnist (full MNIST, see --data-path) or mnist_small "
-                            "(packaged subset); default mnist_small")
+                       help="four_frames, mnist (full MNIST, see --data-path), mnist_small "
+                            "(packaged subset) or folder (your PNG/JPEG images under "
+                            "--data-path); default mnist_small")
     train.add_argument("--data-path", default=None,
                        help="path of mnist.npz for --dataset mnist (else $AVB_KERAS_MNIST or "
-                            "the Keras cache)")
+                            "the Keras cache); the image folder for --dataset folder")
+    train.add_argument("--image-size", type=_positive_int, default=None,
+                       help="--dataset folder only: images are resized to SIZE x SIZE "
+                            "(default: the preset's, 64 for celeba_conv)")
     train.add_argument("--epochs", type=_positive_int, default=None,
                        help="passes over the training split (default: 20 on mnist_small, "
                             "else the preset's)")

@@ -15,13 +15,15 @@ import keras
 
 from avb_keras import AAE, AVB, VAE, datasets, presets
 
+#: --dataset -> the preset used without --preset (mnist_mlp for the others).
+DEFAULT_PRESETS = {"four_frames": "four_frames", "folder": "celeba_conv"}
 #: --model -> the class it trains.
 MODEL_CLASSES = {"avb": AVB, "vae": VAE, "aae": AAE}
 PRECISIONS = ("none", "mixed_bfloat16", "mixed_float16")
 #: --jit-compile -> Keras's compile(jit_compile=...).
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 #: Settings a resumed run must share with the run it resumes.
-RESUME_SETTINGS = ("model", "preset", "dataset", "batch_size", "latent_dim",
+RESUME_SETTINGS = ("model", "preset", "dataset", "image_size", "batch_size", "latent_dim",
                    "no_adaptive_contrast", "adaptive_contrast", "seed", "steps_per_epoch",
                    "learning_rate",
                    "adversary_learning_rate", "lr_schedule", "warmup_steps", "ema")
@@ -32,6 +34,8 @@ class Settings:
     """A run's resolved settings; `recorded` goes into every checkpoint's state.json."""
 
     preset: str
+    #: A folder's image height and width (--image-size or the preset's); None for other data.
+    image_size: int
     epochs: int
     optimization: dict
     batch_size: int
@@ -47,8 +51,10 @@ def resolve(args, strategy):
     Raises:
       ValueError: settings that cannot work together, named with the option to change.
     """
-    preset_name = args.preset or ("four_frames" if args.dataset == "four_frames" else "mnist_mlp")
-    preset = _preset_for_data(preset_name, args)
+    preset_name = args.preset or DEFAULT_PRESETS.get(args.dataset, "mnist_mlp")
+    preset = presets.get(preset_name)
+    image_size = _image_size(args, preset)
+    _check_preset_fits(preset_name, preset, args.dataset, image_size)
     if args.no_adaptive_contrast and args.model != "avb":
         raise ValueError("--no-adaptive-contrast applies to --model avb only.")
     if args.adaptive_contrast != "diagonal" and (args.model != "avb"
@@ -64,13 +70,13 @@ def resolve(args, strategy):
     # The strategy is recorded but a resumed run may use another: the batch is global.
     optimization = _optimization(args, preset)
     recorded = {"model": args.model, "preset": preset_name, "dataset": args.dataset,
-                "batch_size": batch_size, "latent_dim": args.latent_dim,
-                "no_adaptive_contrast": args.no_adaptive_contrast,
+                "image_size": image_size, "batch_size": batch_size,
+                "latent_dim": args.latent_dim, "no_adaptive_contrast": args.no_adaptive_contrast,
                 "adaptive_contrast": args.adaptive_contrast, "seed": args.seed,
                 "steps_per_epoch": steps_per_epoch, "strategy": args.strategy,
                 "replicas": replicas, **optimization, **apply_speed_options(args)}
     epochs = args.epochs or (20 if args.dataset == "mnist_small" else preset.epochs)
-    return Settings(preset=preset_name, epochs=epochs, optimization=optimization,
+    return Settings(preset=preset_name, image_size=image_size, epochs=epochs, optimization=optimization,
                     batch_size=batch_size,
                     steps_per_epoch=steps_per_epoch, run_dir=run_dir, replicas=replicas,
                     recorded=recorded)
@@ -117,13 +123,25 @@ def check_resumable(model, state, settings, args):
         model.jit_compile = JIT_COMPILE[args.jit_compile]
 
 
-def _preset_for_data(preset_name, args):
-    preset = presets.get(preset_name)
-    if datasets.data_shape(args.dataset) != preset.data_shape:
+def _image_size(args, preset):
+    """--image-size, else the preset's height, for a folder; None for other data."""
+    if args.dataset != "folder":
+        if args.image_size is not None:
+            raise ValueError("--image-size applies to --dataset folder only.")
+        return None
+    return args.image_size or preset.data_shape[0]
+
+
+def _check_preset_fits(preset_name, preset, dataset, image_size):
+    """The preset's networks must take the data: its shape, or for a folder (whose
+    size the networks are built at) its number of channels."""
+    shape = datasets.data_shape(dataset, image_size)
+    fits = (preset.data_shape[-1] == shape[-1] if dataset == "folder"
+            else preset.data_shape == shape)
+    if not fits:
         raise ValueError(
             f"Preset {preset_name!r} is built for data shaped {preset.data_shape}, but "
-            f"{args.dataset!r} has {datasets.data_shape(args.dataset)}.")
-    return preset
+            f"{dataset!r} has {shape}.")
 
 
 def _check_batch_size(batch_size, num_train, args, replicas):

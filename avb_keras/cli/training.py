@@ -92,6 +92,8 @@ def build_or_resume(args, settings, clean):
 def new_model(args, settings):
     """The compiled --model of the run's preset, with --latent-dim, --seed and the contrast."""
     overrides = {"latent_dim": args.latent_dim, "seed": args.seed}
+    if settings.image_size is not None:  # networks built at the folder's image size
+        overrides["data_shape"] = datasets.data_shape(args.dataset, settings.image_size)
     if args.no_adaptive_contrast:
         overrides["adaptive_contrast"] = False
     elif args.adaptive_contrast != "diagonal":
@@ -122,7 +124,7 @@ def load_data(args, settings, skip):
     """
     data = {split: datasets.load(args.dataset, split, batch_size=settings.batch_size,
                                  path=args.data_path, seed=args.seed + i,
-                                 repeat=split == "train")
+                                 repeat=split == "train", image_size=settings.image_size)
             for i, split in enumerate(SPLITS)}
     data["train"] = data["train"].skip(skip)
     return data
@@ -148,7 +150,8 @@ def monitoring(args, settings):
     """
     logs = settings.run_dir / "logs"
     monitor_data = datasets.load(args.dataset, "valid", batch_size=64, path=args.data_path,
-                                 seed=args.seed, with_labels=True, shuffle=False)
+                                 seed=args.seed, with_labels=True, shuffle=False,
+                                 image_size=settings.image_size)
     return [keras.callbacks.TensorBoard(log_dir=str(logs)),
             *callbacks.monitoring_callbacks(
                 logs / "avb", monitor_data, log_every=args.log_every,
@@ -172,7 +175,8 @@ def finish(model, test_data, args, settings, done, train_seconds, write_dir):
     saving.save_model(model, write_dir / "model.keras")
     test = model.evaluate(test_data, return_dict=True, verbose=0)
     summary = {"model": args.model, "preset": settings.preset, "dataset": args.dataset,
-               "latent_dim": model.latent_dim, "epochs": settings.epochs,
+               "data_path": args.data_path and str(Path(args.data_path).resolve()),
+               "image_size": settings.image_size, "latent_dim": model.latent_dim, "epochs": settings.epochs,
                "batch_size": settings.batch_size, "seed": args.seed,
                "strategy": args.strategy, "replicas": settings.replicas,
                "train_seconds": round(train_seconds, 1), "resumed_after_epoch": done or None,

@@ -1,4 +1,4 @@
-"""Turns in-memory uint8 image arrays into a batched ``tf.data`` input pipeline.
+"""Turns in-memory uint8 image arrays (or image files) into a batched ``tf.data`` pipeline.
 
 The decoded uint8 arrays stay in memory; shuffling, batching, conversion to
 float32 in [0, 1] and (dynamic) binarization happen on the fly, vectorized per
@@ -22,7 +22,7 @@ def static_binarize(images, seed):
 
 
 def make_dataset(images, labels, *, batch_size, binarize, seed, with_labels,
-                 shuffle, repeat):
+                 shuffle, repeat, load_example=None):
     """Batched, prefetched dataset of float32 images (and labels if asked).
 
     Args:
@@ -36,6 +36,9 @@ def make_dataset(images, labels, *, batch_size, binarize, seed, with_labels,
         with_labels: yield ``(images, labels)`` pairs instead of images.
         shuffle: reshuffle the examples on every pass.
         repeat: repeat indefinitely (epochs are concatenated before batching).
+        load_example: when ``images`` are file names rather than arrays, the
+            function from one name to its uint8 image ``(H, W, C)``, applied in
+            parallel after shuffling (so only names are shuffled).
     """
     if binarize == "static":
         images = static_binarize(images, 0 if seed is None else seed)
@@ -44,6 +47,9 @@ def make_dataset(images, labels, *, batch_size, binarize, seed, with_labels,
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    if load_example is not None:
+        load = (lambda f, y: (load_example(f), y)) if with_labels else load_example
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size)
 
     def to_float(x):
