@@ -2,6 +2,7 @@
 
     save_model(model, "runs/demo/model.keras")   # a crash mid-save keeps the old file
     model = load_model("runs/demo/model.keras")
+    model, summary = load_run("runs/demo")     # a run folder, or a .keras file
 
 A `.keras` file is a zip archive (config.json, metadata.json, model.weights.h5).
 Keras reports a truncated one as "File not found" although it exists;
@@ -9,6 +10,7 @@ Keras reports a truncated one as "File not found" although it exists;
 place in avb_keras that loads a model file goes through it.
 """
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -53,6 +55,24 @@ def load_model(path):
         raise ValueError(f"Expected a .keras model file; got {str(path)!r}.")
     check_archive(path)
     return keras.saving.load_model(path, safe_mode=True)
+
+
+def load_run(path):
+    """(model, run summary or None) from a `.keras` file or an `avb-keras train` run folder.
+
+    A run folder holds `model.keras` and `metrics.json` (its data, budget, test
+    metrics and command: the summary); a bare `.keras` file has no summary.
+
+    Raises:
+      FileNotFoundError, ValueError, DamagedModelFile: as `load_model`.
+    """
+    path = Path(path)
+    summary = None
+    if path.is_dir():
+        if (path / "metrics.json").is_file():
+            summary = json.loads((path / "metrics.json").read_text())
+        path = path / "model.keras"
+    return load_model(path), summary
 
 
 def check_archive(path):

@@ -1,4 +1,5 @@
-"""The command line: `avb-keras train` and `avb-keras export` (also `python -m avb_keras`).
+"""The command line: `avb-keras train`, `export`, `evaluate` and `sample` (also
+`python -m avb_keras`).
 
 With no options `train` trains AVB with Adaptive Contrast on the MNIST subset
 that ships with the package, on CPU, in a few minutes; writes TensorBoard logs,
@@ -9,6 +10,8 @@ test metrics. One module a step:
 - `settings`: the options resolved against the preset, the data and the strategy.
 - `training`: build or resume the model, its callbacks, fit, save and summarize.
 - `exporting`: a trained model to a TF Serving SavedModel with its model card.
+- `evaluating`: a trained model's test metrics, KL bound and AIS log-likelihood.
+- `sampling`: a PNG grid of a trained model's samples.
 
 A user's mistake (a bad value, a missing or damaged file) is one line on stderr
 and exit status 2; a diverged run is one line and exit status 3.
@@ -17,8 +20,10 @@ and exit status 2; a diverged run is one line and exit status 3.
 import sys
 
 from avb_keras.callbacks.divergence import TrainingDiverged
+from avb_keras.cli.evaluating import evaluate
 from avb_keras.cli.exporting import export
 from avb_keras.cli.parser import build_parser
+from avb_keras.cli.sampling import sample
 from avb_keras.cli.training import run_training, train
 
 __all__ = ["build_parser", "main", "run_training"]
@@ -28,7 +33,8 @@ def main(argv=None):
     """Runs `avb-keras ARGV`; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return {"train": train, "export": export}[args.command](args)
+        return {"train": train, "export": export, "evaluate": evaluate,
+                "sample": sample}[args.command](args)
     except (ValueError, TypeError, OSError) as error:
         # A user mistake (or an unreadable/unwritable path): one clear line, no traceback.
         print(f"avb-keras: error: {_one_line(error)}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""The options of `avb-keras train` and `avb-keras export` (argparse)."""
+"""The options of `avb-keras train`, `export`, `evaluate` and `sample` (argparse)."""
 
 import argparse
 from pathlib import Path
@@ -15,7 +15,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    """The parser of `avb-keras`: the commands train and export."""
+    """The parser of `avb-keras`: the commands train, export, evaluate and sample."""
     parser = _Parser(
         prog="avb-keras",
         description="Adversarial Variational Bayes in Keras: train and evaluate models.")
@@ -29,6 +29,8 @@ def build_parser():
     add_optimizer_options(train)
     add_speed_options(train)
     add_export_parser(commands)
+    add_evaluate_parser(commands)
+    add_sample_parser(commands)
     return parser
 
 
@@ -137,6 +139,58 @@ def add_export_parser(commands):
                              "existing version is never overwritten")
     export.add_argument("--encoder", action="store_true",
                         help="export the encoder (signature `encode`) instead of the decoder")
+
+
+def add_evaluate_parser(commands):
+    evaluate = commands.add_parser(
+        "evaluate", help="a trained model's test metrics, KL bound and AIS log-likelihood",
+        description="Evaluate a trained model on the test split its run was scored on "
+                    "(from RUN_DIR/metrics.json): model.evaluate's metrics, the "
+                    "adversary-free lower bound on the KL beside the model's KL and, with "
+                    "--ais, the AIS log-likelihood; print them and write a JSON report.")
+    _add_model_path(evaluate)
+    evaluate.add_argument("--ais", action="store_true",
+                          help="also estimate log p(x) by AIS on the first --num-examples "
+                               "test images (slow: minutes on MNIST)")
+    evaluate.add_argument("--num-examples", type=_positive_int, default=256,
+                          help="test images for the KL bound and AIS (default 256)")
+    evaluate.add_argument("--ais-steps", type=_positive_int, default=1000,
+                          help="AIS temperatures (default 1000)")
+    evaluate.add_argument("--ais-chains", type=_positive_int, default=16,
+                          help="AIS chains per image (default 16)")
+    evaluate.add_argument("--out", type=Path, default=None, metavar="FILE.json",
+                          help="the report (default: RUN_DIR/evaluation.json, or "
+                               "MODEL.evaluation.json beside a model file)")
+    evaluate.add_argument("--dataset", default=None,
+                          help="the data set (default: the run's; required for a bare "
+                               ".keras file)")
+    evaluate.add_argument("--data-path", default=None, help="as for train (default: the run's)")
+    evaluate.add_argument("--image-size", type=_positive_int, default=None,
+                          help="as for train (default: the run's)")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=None,
+                          help="examples per batch (default: the run's, else 128)")
+    evaluate.add_argument("--seed", type=int, default=None,
+                          help="seeds the test data and the model's draws (default: the "
+                               "run's, else 0)")
+
+
+def add_sample_parser(commands):
+    sample = commands.add_parser(
+        "sample", help="a PNG grid of a trained model's samples",
+        description="Draw --num samples E[x|z], z ~ p(z), of a trained model and write them "
+                    "as one near-square grid to a PNG file.")
+    _add_model_path(sample)
+    sample.add_argument("--num", type=_positive_int, default=64,
+                        help="samples in the grid (default 64)")
+    sample.add_argument("--out", type=Path, required=True, metavar="GRID.png",
+                        help="the PNG file to write")
+    sample.add_argument("--seed", type=int, default=0,
+                        help="the same seed draws the same samples (default 0)")
+
+
+def _add_model_path(command):
+    command.add_argument("model_path", metavar="RUN_DIR_OR_MODEL", type=Path,
+                         help="a run folder of `avb-keras train` or a .keras model file")
 
 
 def _number(convert, accept, expected):

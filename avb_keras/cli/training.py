@@ -122,12 +122,20 @@ def load_data(args, settings, skip):
     A resumed run skips the batches already read, so that it sees exactly the
     data the uninterrupted run would have seen.
     """
-    data = {split: datasets.load(args.dataset, split, batch_size=settings.batch_size,
-                                 path=args.data_path, seed=args.seed + i,
-                                 repeat=split == "train", image_size=settings.image_size)
-            for i, split in enumerate(SPLITS)}
+    data = {split: load_split(args.dataset, split, settings.batch_size, args.data_path,
+                              args.seed, settings.image_size)
+            for split in SPLITS}
     data["train"] = data["train"].skip(skip)
     return data
+
+
+def load_split(dataset, split, batch_size, data_path, seed, image_size):
+    """One split of a run's data as the run read it: the run's seed plus the split's index
+    seeds it (so `avb-keras evaluate` reads the test split the run was scored on); the
+    training split repeats."""
+    return datasets.load(dataset, split, batch_size=batch_size, path=data_path,
+                         seed=seed + SPLITS.index(split), repeat=split == "train",
+                         image_size=image_size)
 
 
 def training_callbacks(args, settings, history, write_dir, chief):
@@ -191,12 +199,7 @@ def finish(model, test_data, args, settings, done, train_seconds, write_dir):
 def kl_bound_summary(model, test_data, seed, num_examples=256):
     """The adversary-free lower bound on the KL over the first test images, beside the
     model's own KL there (`evaluation.kl_lower_bound`)."""
-    images = []
-    for batch in test_data:
-        images.append(np.asarray(model.images(batch)))
-        if sum(map(len, images)) >= num_examples:
-            break
-    x = np.concatenate(images)[:num_examples]
+    x = first_images(model, test_data, num_examples)
     bound = evaluation.kl_lower_bound(model, x, seed=seed)
     with seeding.seeded(model, seed):
         estimate = model.compute_terms(tf.constant(x))["kl"].numpy()
@@ -204,6 +207,16 @@ def kl_bound_summary(model, test_data, seed, num_examples=256):
             "standard_error": float(np.std(bound.kl_lower_bound, ddof=1) / np.sqrt(len(x))),
             "model_kl_mean": float(np.mean(estimate)), "num_examples": len(x),
             "num_samples": evaluation.kl_bound.NUM_SAMPLES}
+
+
+def first_images(model, data, num_examples):
+    """The first `num_examples` images of the batched dataset `data` (fewer if it is shorter)."""
+    images = []
+    for batch in data:
+        images.append(np.asarray(model.images(batch)))
+        if sum(map(len, images)) >= num_examples:
+            break
+    return np.concatenate(images)[:num_examples]
 
 
 def _announce(model, args, settings, scratch):

@@ -42,7 +42,6 @@ an existing version is never overwritten. Each export adds the version's entry t
 the model card beside the versions (`model_card`).
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -114,18 +113,9 @@ def seed_generators(model):
 
 
 def load_trained(path):
-    """(model, run summary or None) from a `.keras` file or an `avb-keras train` run folder.
-
-    A run folder holds `model.keras` and `metrics.json` (data, budget, test
-    metrics, command), which go into the model card.
-    """
-    path = Path(path)
-    summary = None
-    if path.is_dir():
-        if (path / "metrics.json").is_file():
-            summary = json.loads((path / "metrics.json").read_text())
-        path = path / "model.keras"
-    model = saving.load_model(path)
+    """(model, run summary or None) from a `.keras` file or an `avb-keras train` run folder
+    (`saving.load_run`), checked to have the networks an export needs."""
+    model, summary = saving.load_run(path)
     _check_model(model)
     return model, summary
 
