@@ -26,7 +26,8 @@ a `keras.optimizers.LossScaleOptimizer`.
 import keras
 import tensorflow as tf
 
-from avb_keras import contrast, likelihoods, presets, priors, seeding, validation
+from avb_keras import (contrast, likelihoods, preset_files, presets, priors, seeding,
+                       validation)
 from avb_keras.models.players import PlayerModel, serialize
 
 #: K, the encoder draws per example behind `moment_matched_gaussian` when a
@@ -67,13 +68,27 @@ class LatentVariableModel(PlayerModel):
         self.data_shape = tuple(int(d) for d in decoder.output_shape[1:])
 
     @classmethod
-    def from_preset(cls, name, **overrides):
-        """A model with the networks of preset `name`; see `avb_keras.presets`.
+    def from_preset(cls, name, load_weights=True, **overrides):
+        """A model from a local preset folder, or with the networks of a named preset.
 
-        Overrides are network settings (`latent_dim`, `seed`, ...) or
-        constructor arguments (`adaptive_contrast`, `adversary_steps`, ...).
+        A `name` that is a folder is a local preset (`save_to_preset`): the saved
+        model, with its weights unless `load_weights=False`; see
+        `avb_keras.preset_files`. Otherwise `name` is a named architecture
+        (`avb_keras.presets`), freshly initialized, and overrides are network
+        settings (`latent_dim`, `seed`, ...) or constructor arguments
+        (`adaptive_contrast`, `adversary_steps`, ...).
         """
+        if preset_files.is_preset_dir(name):
+            if overrides:
+                raise ValueError(f"A local preset is the model as saved; got overrides "
+                                 f"{sorted(overrides)} for the folder {name}.")
+            return preset_files.load_preset(cls, name, load_weights=load_weights)
         return cls(**presets.model_kwargs(cls.preset_family, name, **overrides))
+
+    def save_to_preset(self, preset_dir):
+        """Writes the model (class, config, weights, library versions) to the folder
+        `preset_dir`, to be loaded with `from_preset(preset_dir)`; returns its path."""
+        return preset_files.save_preset(self, preset_dir)
 
     def build(self, input_shape=None):
         # One forward pass on a dummy batch creates every variable, so that
