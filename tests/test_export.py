@@ -5,6 +5,7 @@ Loading in a fresh process and requests are in test_serving.py.
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,9 @@ from avb_keras.export import (export_decoder, export_encoder, next_version, read
 from avb_keras.export import savedmodel
 
 PREDICT = "tensorflow/serving/predict"
-SAVED_MODEL_CLI = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "saved_model_cli"
+#: TensorFlow's script beside the Python running the tests (any virtualenv, not only the
+#: repository's .venv).
+SAVED_MODEL_CLI = Path(sys.executable).parent / "saved_model_cli"
 
 
 @pytest.fixture(scope="module")
