@@ -73,7 +73,9 @@ def test_adversary_learns_the_log_density_ratio():
           f"MAE {mae:.3f} nats (spread of the target {true_ratio.std():.2f})")
     # Reached with seed 0: correlation 0.928, MAE 0.35 nats (target spread 1.23). Plain
     # AVB's adversary plateaus there (more steps or a lower rate do not help); an
-    # untrained or sign-flipped T gives a correlation near 0 or below.
+    # untrained or sign-flipped T gives a correlation near 0 or below. Over 3 runs
+    # (tests/tolerance_measurements.py adversary: these weights and data, and two other
+    # initial weights and data streams): correlation 0.918-0.927, MAE 0.354-0.382.
     assert correlation > 0.9
     assert mae < 0.45
 
@@ -91,7 +93,10 @@ def test_adaptive_contrast_kl_estimate_matches_the_analytic_kl():
     analytic, estimate = float(tf.reduce_mean(analytic)), float(tf.reduce_mean(estimate))
     print(f"adaptive_contrast={adaptive_contrast}: KL estimate {estimate:.4f}, "
           f"analytic {analytic:.4f}")
-    assert estimate == pytest.approx(analytic, abs=0.05)
+    # tests/tolerance_measurements.py adversary, 6 runs (these weights and data, and five
+    # other initial weights and data streams): estimate - analytic from -0.053 to -0.031
+    # (-0.031 here), so the 0.05 once asserted was too tight; tolerance 0.08.
+    assert estimate == pytest.approx(analytic, abs=0.08)
 
 
 def test_moment_encoder_moments_match_monte_carlo():
