@@ -121,9 +121,14 @@ def test_moment_encoder_p0_has_q_moments_at_batch_size_one():
     x = binary_images(1)
     r = initial_distribution(model, tf.constant(x))
     draws = model.encoder(np.repeat(x, 4000, axis=0))["z"].numpy()
-    np.testing.assert_allclose(r.mean()[0], draws.mean(0), atol=0.1 * draws.std(0).max())
+    # Two Monte Carlo estimates: r's moments from the 256 noise draws of MOMENT_SAMPLES,
+    # against 4000 draws. The means differ by sd * sqrt(1/256 + 1/4000) = 0.065 sd, the
+    # standard deviations by about 1/sqrt(2 * 256) = 4.4%; tolerances near 4 of those:
+    # 0.25 sd and 20%. tests/tolerance_measurements.py moment_p0, 6 runs: at most 0.090 sd
+    # (0.090 here, against the 0.1 sd once asserted) and 8.4%.
+    np.testing.assert_allclose(r.mean()[0], draws.mean(0), atol=0.25 * draws.std(0).max())
     np.testing.assert_allclose(r.stddev()[0], np.sqrt(draws.var(0) + contrast.VARIANCE_FLOOR),
-                               rtol=0.15)
+                               rtol=0.2)
     assert np.min(r.stddev()) > 10 * np.sqrt(contrast.VARIANCE_FLOOR)
 
 

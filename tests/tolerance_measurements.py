@@ -72,13 +72,13 @@ def ais_closed_form():
     rows = {"prior": [], "encoder": []}
     for seed in range(1, 9):
         values = {}
-        for initial in rows:
+        for initial, initial_rows in rows.items():
             r = ais_log_likelihood(model, x, seed=seed, initial=initial, jit_compile=seed > 6)
             error = r.log_likelihood - exact
             values[initial] = r.log_likelihood
-            rows[initial].append((np.mean(np.abs(error)),
-                                  np.max(np.abs(error) - 4 * r.standard_error),
-                                  np.mean(r.acceptance_rate)))
+            initial_rows.append((np.mean(np.abs(error)),
+                                 np.max(np.abs(error) - 4 * r.standard_error),
+                                 np.mean(r.acceptance_rate)))
         agree = np.mean(np.abs(values["prior"] - values["encoder"]))
         print(f"seed {seed}: " + ", ".join(f"{k}: mae {v[-1][0]:.4f}, max(|e| - 4se) "
                                            f"{v[-1][1]:.4f}, acceptance {v[-1][2]:.3f}"
@@ -121,6 +121,29 @@ def ais_steps():
         short_means.append(np.mean(r.log_likelihood - exact))
     report("mean error at 10 steps", short_means)
     print(f"  seeds above 0: {np.sum(np.asarray(short_means) > 0)}", flush=True)
+
+
+def moment_p0():
+    """test_ais.py::test_moment_encoder_p0_has_q_moments_at_batch_size_one."""
+    from conftest import binary_images, tiny_avb
+
+    from avb_keras import contrast
+    from avb_keras.evaluation import initial_distribution
+    rows = []
+    for weights_seed, seed in ((1234, 0), (1, 1), (2, 2), (3, 3), (4, 4), (5, 5)):
+        fresh(weights_seed)
+        model = tiny_avb(encoder_type="moment", seed=seed)
+        dense = model.encoder.get_layer("a")
+        dense.bias.assign(tf.fill(dense.bias.shape, 5.0))
+        x = binary_images(1)
+        r = initial_distribution(model, tf.constant(x))
+        draws = model.encoder(np.repeat(x, 4000, axis=0))["z"].numpy()
+        mean_error = np.abs(np.asarray(r.mean())[0] - draws.mean(0)).max() / draws.std(0).max()
+        stddev = np.sqrt(draws.var(0) + contrast.VARIANCE_FLOOR)
+        rows.append((mean_error, np.abs(np.asarray(r.stddev())[0] / stddev - 1).max()))
+        print(f"weights {weights_seed} seed {seed}: {np.round(rows[-1], 4)}", flush=True)
+    report("max |mean - MC mean| / max MC std", [r[0] for r in rows])
+    report("max |stddev / MC stddev - 1|", [r[1] for r in rows])
 
 
 def trained_vae():
@@ -188,8 +211,8 @@ def adversarial_vi():
 def adversary():
     """test_adversary.py: the Adaptive Contrast KL estimate and plain AVB's T, for the
     tests' encoder (seed 0) with other initial weights and data."""
-    import test_adversary as t
     import tensorflow_probability as tfp
+    import test_adversary as t
     tfd = tfp.distributions
     kl_errors, fits = [], []
     for weights_seed, data_seed in ((1234, 1), (1, 11), (2, 12), (3, 13), (4, 14), (5, 15)):
@@ -339,10 +362,9 @@ def four_frames_training():
               f"{-np.log(4) - value:.4f}", flush=True)
 
 
-MEASUREMENTS = {f.__name__: f for f in (four_frames_ais, ais_closed_form, ais_steps,
-                                        trained_vae, adversarial_vi, adversary, aae,
-                                        distribute, training_progress,
-                                        four_frames_training)}
+MEASUREMENTS = {f.__name__: f for f in (
+    four_frames_ais, ais_closed_form, ais_steps, moment_p0, trained_vae, adversarial_vi,
+    adversary, aae, distribute, training_progress, four_frames_training)}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or ["all"]
