@@ -3,8 +3,9 @@
 The exact maximum log-likelihood is -log 4 = -1.386 nats per example, and
 log p(x) of a trained model is computed exactly by quadrature over the latent
 plane. AVB with Adaptive Contrast, trained by `model.fit` with the preset
-(2000 steps), must come within 0.1 nats of the optimum; in the slow test it
-must also beat the VAE trained with the same budget.
+(2000 steps), must come within 0.15 nats of the optimum (the VAE, 0.23 away in
+docs/RESULTS.md, does not); in the slow test it must also beat the VAE trained
+with the same budget.
 """
 
 import importlib.util
@@ -51,7 +52,11 @@ def test_quadrature_is_exact_for_a_known_model():
 def test_avb_with_adaptive_contrast_reaches_the_optimum():
     log_likelihood = train_and_score(AVB)
     print(f"four_frames AVB+AC: log p(x) = {log_likelihood:.4f} (optimum {OPTIMUM:.4f})")
-    assert log_likelihood > OPTIMUM - 0.1
+    # The gap depends on the run, and another machine's round-off makes another run.
+    # tests/tolerance_measurements.py four_frames_training: 0.043 here (seed 0), 0.030
+    # with XLA, 0.093 with seed 1; the shipped saved_models/ run (seed 0 through the
+    # command line) 0.095. The 0.1 once asserted was within 0.007 of that; tolerance 0.15.
+    assert log_likelihood > OPTIMUM - 0.15
 
 
 @pytest.mark.slow
