@@ -345,6 +345,40 @@ def training_progress():
             report(what, [r[i] for r in rows if r[0] == name])
 
 
+def xla():
+    """test_xla.py::test_xla_gives_the_same_training_steps: XLA against graph mode on the
+    same stand-in noise, for the tests' seed and two others."""
+    import test_xla as t
+    from keras.src.backend.tensorflow import random as tf_random
+
+    def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):  # the fixture's stand-in
+        s = tf.cast(tf_random._cast_seed(tf_random.draw_seed(seed)), "float32")
+        i = tf.cast(tf.range(tf.reduce_prod(shape)), "float32")
+        eps = tf.reshape(np.sqrt(2.0) * tf.sin(i * 0.7 + 1.3 * s[0] + 0.9 * s[1]), shape)
+        return tf.cast(mean + stddev * eps, dtype or "float32")
+
+    real_normal, tf_random.normal = tf_random.normal, normal
+    real_seed = keras.utils.set_random_seed
+    logs_rel, updates_rel = [], []
+    try:
+        for seed in (1234, 1, 2):
+            keras.utils.set_random_seed = lambda _, seed=seed: real_seed(seed)
+            for name, make in t.MODELS.items():
+                updates, logs = t.trained(make, jit_compile=False)
+                xla_updates, xla_logs = t.trained(make, jit_compile=True)
+                logs_rel.append(max(abs(xla_logs[k] - logs[k]) / abs(logs[k]) for k in logs
+                                    if logs[k] != 0))
+                largest = max(np.abs(u).max() for u in updates)
+                updates_rel.append(max(np.abs(b - a).max() for a, b in zip(updates, xla_updates))
+                                   / largest)
+                print(f"seed {seed} {name}: logs {logs_rel[-1]:.3g} relative, updates "
+                      f"{updates_rel[-1]:.3g} of the largest", flush=True)
+    finally:
+        tf_random.normal, keras.utils.set_random_seed = real_normal, real_seed
+    report("first-step metrics, max relative difference", logs_rel)
+    report("3-step updates, max difference / largest update", updates_rel)
+
+
 def four_frames_training():
     """test_four_frames.py::test_avb_with_adaptive_contrast_reaches_the_optimum (slow:
     about 2 minutes a run on the shared 2-core CPU)."""
@@ -364,7 +398,7 @@ def four_frames_training():
 
 MEASUREMENTS = {f.__name__: f for f in (
     four_frames_ais, ais_closed_form, ais_steps, moment_p0, trained_vae, adversarial_vi,
-    adversary, aae, distribute, training_progress, four_frames_training)}
+    adversary, aae, distribute, training_progress, xla, four_frames_training)}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or ["all"]
