@@ -379,6 +379,30 @@ def xla():
     report("3-step updates, max difference / largest update", updates_rel)
 
 
+def export_sample():
+    """test_export.py::test_decoder_signatures_match_the_model_and_sampling_is_seeded: the
+    moments of the `sample` signature's 2000 x 3 draws of z, over 20 seeds."""
+    import tempfile
+
+    from conftest import tiny_avb
+
+    from avb_keras.export import export_decoder
+    fresh(1234)
+    with tempfile.TemporaryDirectory() as folder:
+        path = export_decoder(tiny_avb(latent_dim=3), Path(folder) / "decoder")
+        sample = tf.saved_model.load(str(path)).signatures["sample"]
+        rows = []
+        for seed in range(20):
+            z = sample(num_samples=tf.constant(2000, tf.int32),
+                       seed=tf.constant(seed, tf.int64))["z"].numpy()
+            rows.append((abs(z.mean()) * np.sqrt(z.size), abs(z.var() - 1)))
+            if seed == 7:
+                print(f"seed 7 (the test's): |mean| {rows[-1][0]:.3f} standard errors, "
+                      f"|var - 1| {rows[-1][1]:.4f}", flush=True)
+    report("|mean| in standard errors", [r[0] for r in rows])
+    report("|var - 1|", [r[1] for r in rows])
+
+
 def four_frames_training():
     """test_four_frames.py::test_avb_with_adaptive_contrast_reaches_the_optimum (slow:
     about 2 minutes a run on the shared 2-core CPU)."""
@@ -398,7 +422,8 @@ def four_frames_training():
 
 MEASUREMENTS = {f.__name__: f for f in (
     four_frames_ais, ais_closed_form, ais_steps, moment_p0, trained_vae, adversarial_vi,
-    adversary, aae, distribute, training_progress, xla, four_frames_training)}
+    adversary, aae, distribute, training_progress, xla, export_sample,
+    four_frames_training)}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or ["all"]
