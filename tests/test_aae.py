@@ -24,13 +24,21 @@ def test_fit_trains_both_players_and_reports_the_shared_metrics():
                   adversary_optimizer=keras.optimizers.Adam(3e-3))
     x = binary_images(256)
     before = model.evaluate(x, batch_size=256, verbose=0, return_dict=True)
+    adversary_before = _variables(model.adversary)
     history = model.fit(x, batch_size=32, epochs=15, verbose=0).history
     after = model.evaluate(x, batch_size=256, verbose=0, return_dict=True)
     assert set(history) == METRICS
     np.testing.assert_allclose(history["loss"], np.add(history["reconstruction"],
                                                        history["kl"]), rtol=1e-5)
-    assert after["reconstruction"] < before["reconstruction"] - 0.5
-    assert after["adversary_loss"] < before["adversary_loss"]
+    # tests/tolerance_measurements.py training_progress, 4 runs (these seeds and three
+    # others): the reconstruction fell by 0.59-1.66 nats (0.85 here); asserted 0.25. The
+    # adversary's loss is not asserted to fall: it rose in 2 of the 4 runs (by up to
+    # 0.053; here it fell by only 0.044), ending at 1.64-1.78 with accuracy 0.27-0.31,
+    # the encoder ahead of the z-only adversary on this data. That the adversary trained
+    # at all is checked by its steps and its weights.
+    assert after["reconstruction"] < before["reconstruction"] - 0.25
+    assert int(model.adversary_optimizer.iterations) == 15 * 256 // 32
+    assert any(np.any(a != b) for a, b in zip(adversary_before, _variables(model.adversary)))
     # A trained AAE is still a latent-variable model that AIS can evaluate.
     log_px = ais_log_likelihood(model, x[:4], num_steps=50, seed=0).log_likelihood
     assert np.all(np.isfinite(log_px)) and np.all(log_px < 0)
@@ -55,9 +63,13 @@ def test_adversary_sees_z_alone_and_estimates_the_aggregate_kl():
     t_star = -np.log(4) + 0.375 * np.sum(z ** 2, axis=1)
     bulk = np.sum(z ** 2, axis=1) < 16                       # |z| < 2 sigma_q: 86% of q
     t = model.adversary(z).numpy()
+    # Measured (tests/tolerance_measurements.py aae; these seeds and three others, each
+    # seeding the weights, the noise and z): bulk mean |T - T*| 0.100-0.105 (tolerance
+    # 0.15); E_q[T] - KL 0.146-0.236 (0.236 here; tolerance 0.35); |mean kl - E_q[T]|
+    # 0.030-0.051 (tolerance 0.2).
     assert np.mean(np.abs(t - t_star)[bulk]) < 0.15
     # The KL estimate E_q[T]; a ReLU network extrapolates the quadratic linearly,
-    # so the tails bias it upward (1.81 at seed 0 against 1.61).
+    # so the tails bias it upward (1.85 here against 1.61).
     assert np.mean(t) == pytest.approx(2 * 0.5 * (3 - np.log(4)), abs=0.35)
     kl = model.compute_terms(tf.tile(x, [16, 1, 1, 1]))["kl"]      # 4096 draws of T(z), z ~ q
     np.testing.assert_allclose(np.mean(kl), np.mean(t), atol=0.2)

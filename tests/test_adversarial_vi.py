@@ -49,14 +49,19 @@ def test_gaussian_posterior_moments_are_recovered():
     model.fit(steps_per_epoch=1500, epochs=1, verbose=0)
     final = model.evaluate(steps=20, verbose=0, return_dict=True)
     z = model.sample(20000, seed=1).numpy()
-    # Tolerances: 0.15 on the mean and on each covariance entry (target scale 1); the
-    # Monte Carlo error of 20000 samples is about 0.01.
-    np.testing.assert_allclose(z.mean(axis=0), MEAN, atol=0.15)
-    np.testing.assert_allclose(np.cov(z.T), COV, atol=0.15)
-    # The ELBO of a normalized target is <= log Z = 0, and near it for a good q.
+    # How well q fits after 1500 steps depends on the run (adversarial training turns
+    # another machine's round-off into another run). tests/tolerance_measurements.py
+    # adversarial_vi, 8 runs (these seeds and 7 others, weights and noise): largest error
+    # of the mean 0.007-0.024 (0.018 here), tolerance 0.06; of a covariance entry
+    # 0.027-0.184 (0.045 here), tolerance 0.25 (target scale 1; the Monte Carlo error of
+    # 20000 samples is about 0.01).
+    np.testing.assert_allclose(z.mean(axis=0), MEAN, atol=0.06)
+    np.testing.assert_allclose(np.cov(z.T), COV, atol=0.25)
+    # The ELBO of a normalized target is <= log Z = 0, and near it for a good q; the
+    # estimate through the adversary measured -0.088 to +0.066 over the 8 runs.
     assert -0.3 < final["elbo"] < 0.1
     # Near the optimum the adversary tells q~ from N(0, I) poorly (0.5 would be chance;
-    # at the start of training it is near 1).
+    # at the start of training it is near 1); 0.67-0.72 over the 8 runs.
     assert final["adversary_accuracy"] < 0.8
 
 
@@ -69,6 +74,7 @@ def test_pinned_joint_distribution_with_a_positive_parameter():
     assert isinstance(samples, dict) and set(samples) == {"scale"}
     scale = samples["scale"].numpy()
     assert scale.shape == (20000,) and scale.min() > 0  # the bijector keeps it in the support
+    # adversarial_vi, 4 runs: |E[scale] - exact| 0.001-0.0076 (0.0035 here); tolerance 0.05.
     assert abs(scale.mean() - scale_posterior_mean()) < 0.05
 
 

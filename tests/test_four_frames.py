@@ -3,8 +3,9 @@
 The exact maximum log-likelihood is -log 4 = -1.386 nats per example, and
 log p(x) of a trained model is computed exactly by quadrature over the latent
 plane. AVB with Adaptive Contrast, trained by `model.fit` with the preset
-(2000 steps), must come within 0.1 nats of the optimum; in the slow test it
-must also beat the VAE trained with the same budget.
+(2000 steps), must come within 0.15 nats of the optimum (the VAE, 0.23 away in
+docs/RESULTS.md, does not); in the slow test it must also beat the VAE trained
+with the same budget.
 """
 
 import importlib.util
@@ -54,7 +55,11 @@ def test_avb_with_adaptive_contrast_reaches_the_optimum(adaptive_contrast):
     log_likelihood = train_and_score(AVB, adaptive_contrast=adaptive_contrast)
     print(f"four_frames AVB+AC ({adaptive_contrast}): log p(x) = {log_likelihood:.4f} "
           f"(optimum {OPTIMUM:.4f})")
-    assert log_likelihood > OPTIMUM - 0.1
+    # The gap depends on the run, and another machine's round-off makes another run.
+    # tests/tolerance_measurements.py four_frames_training (diagonal): 0.043 here (seed 0),
+    # 0.030 with XLA, 0.093 with seed 1; the shipped saved_models/ run 0.095. The full
+    # covariance: 0.090 at seed 0 (diagonal in the same session: 0.029). Tolerance 0.15.
+    assert log_likelihood > OPTIMUM - 0.15
 
 
 @pytest.mark.slow

@@ -38,7 +38,10 @@ def test_training_lowers_the_loss_of_both_players():
     before = model.evaluate(x, batch_size=256, verbose=0, return_dict=True)
     model.fit(x, batch_size=32, epochs=15, verbose=0)
     after = model.evaluate(x, batch_size=256, verbose=0, return_dict=True)
-    assert after["reconstruction"] < before["reconstruction"] - 0.5
+    # tests/tolerance_measurements.py training_progress, 4 runs (these seeds and three
+    # others): the reconstruction fell by 0.551-1.333 nats (0.551 here, a hair above the
+    # 0.5 once asserted), the adversary's loss by 0.20-0.52. Asserted: 0.25 and > 0.
+    assert after["reconstruction"] < before["reconstruction"] - 0.25
     assert after["adversary_loss"] < before["adversary_loss"]
 
 
