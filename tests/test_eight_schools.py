@@ -46,10 +46,10 @@ def test_default_budget_avb_finds_both_modes_of_tau_and_advi_does_not(tmp_path):
 
 
 @pytest.mark.slow
-def test_full_budget_with_annealing_is_at_least_as_good_as_the_default(tmp_path):
-    # About 25 minutes on 2 CPU cores: AVB at 3000 steps, at 20000 with constant rates and
-    # at 20000 with a cosine decay and a moving average, in one run (docs/RESULTS.md).
+def test_full_budget_with_averaging_is_at_least_as_good_as_the_default(tmp_path):
+    # About 10 minutes on 2 CPU cores: AVB at 3000 steps, at 20000 with constant rates and
+    # at 20000 with a moving average of the sampler's weights, in one run (docs/RESULTS.md).
     ks = load_example().main(["--out", str(tmp_path), "--full"])["ks"]
-    annealed, default = ks["AVB+AC cosine+EMA"], ks["AVB+AC 3000 steps"]
+    annealed, default = ks["AVB+AC EMA"], ks["AVB+AC 3000 steps"]
     assert annealed["tau"] <= default["tau"]
     assert max(annealed.values()) <= max(default.values())
