@@ -201,3 +201,13 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError(f"AVB_TEST_ORDER must be 'reverse' or 'shuffle-SEED'; "
                                 f"got {order!r}.")
     items[:] = [item for group in groups for item in group]
+
+
+def load_script(relative_path):
+    """A script of the repository (examples/, benchmarks/) imported as a module."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,20 +1,14 @@
 """examples/eight_schools.py: the paper's black-box inference experiment."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "eight_schools.py"
+from conftest import load_script
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("eight_schools", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("examples/eight_schools.py")
 
 
 def test_ks_statistic_matches_its_definition():

@@ -8,23 +8,12 @@ diagonal contrast leaves the correlations, -1/2 log det corr = 2.38 nats, to
 the adversary.
 """
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "full_contrast.py"
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("full_contrast", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def test_full_contrast_kl_estimate_is_the_analytic_kl_after_500_adversary_steps():
-    (row,) = load_benchmark().run(
+    (row,) = load_script("benchmarks/full_contrast.py").run(
         "full", prior_term=False, seed=0, budgets=[500], latent_dim=8, rho=0.6, scale=0.5,
         batch=512, moment_samples=64, adversary_rate=2e-3, moments="analytic")
     # benchmarks/results/full_contrast_analytic.json (2 seeds): estimate - analytic KL
