@@ -11,9 +11,7 @@ arguments of the model (`adaptive_contrast`, `adversary_steps`, ...).
 
 import dataclasses
 
-import keras
-
-from avb_keras import networks
+from avb_keras import networks, optimizers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,10 +76,10 @@ def get(name):
 
 def default_optimizer(preset_name, role):
     """Adam(beta_1 = 0.5) at preset `preset_name`'s rate for `role` ("optimizer" or
-    "adversary_optimizer")."""
+    "adversary_optimizer"); the fused kernel of `avb_keras.optimizers.Adam`."""
     preset = get(preset_name)
     rate = preset.adversary_learning_rate if role == "adversary_optimizer" else preset.learning_rate
-    return keras.optimizers.Adam(learning_rate=rate, beta_1=0.5)
+    return optimizers.Adam(learning_rate=rate, beta_1=0.5)
 
 
 def model_kwargs(family, name, latent_dim=None, seed=None, encoder_type=None, **overrides):

@@ -12,7 +12,7 @@ densities and losses stay in the variables' float32).
 import keras
 import tensorflow as tf
 
-from avb_keras import distribute, presets
+from avb_keras import distribute, optimizers, presets
 
 
 class PlayerModel(keras.Model):
@@ -183,7 +183,7 @@ class PlayerModel(keras.Model):
         """
         if self.preset is not None:
             return presets.default_optimizer(self.preset, name)
-        return keras.optimizers.Adam(learning_rate=self.learning_rates[name], beta_1=0.5)
+        return optimizers.Adam(learning_rate=self.learning_rates[name], beta_1=0.5)
 
     @property
     def player_variables(self):
