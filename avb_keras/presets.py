@@ -13,6 +13,13 @@ import dataclasses
 
 from avb_keras import networks, optimizers
 
+#: Training steps per call into TensorFlow (Keras's `steps_per_execution`) of a
+#: preset: the fastest measured on the project's CPU (docs/PERFORMANCE.md).
+#: `avb-keras train` lowers it to a divisor of the steps per epoch and of
+#: --log-every (`steps_per_execution`), since Keras calls the batch callbacks
+#: once per call.
+STEPS_PER_EXECUTION = 10
+
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
@@ -38,6 +45,7 @@ class Preset:
     encoder_type: str = "moment"
     batch_size: int = 128
     epochs: int = 10
+    steps_per_execution: int = STEPS_PER_EXECUTION
     likelihood: str = "bernoulli"
     description: str = ""
 
@@ -131,3 +139,14 @@ def model_kwargs(family, name, latent_dim=None, seed=None, encoder_type=None, **
         raise ValueError(f"Unknown model family {family!r}; expected 'vae', 'avb' or 'aae'.")
     kwargs.update(overrides)
     return kwargs
+
+
+def steps_per_execution(most, *periods):
+    """The largest n <= `most` that divides every one of `periods`.
+
+    Keras's fit runs n steps per call of its train function and calls the
+    batch callbacks once per call. With n dividing the steps per epoch an epoch
+    ends at exactly its last step, and with n dividing the monitor's period
+    (--log-every) the monitor writes at exactly the steps it would with n = 1.
+    """
+    return max(n for n in range(1, max(1, int(most)) + 1) if all(p % n == 0 for p in periods))

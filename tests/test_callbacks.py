@@ -1,5 +1,6 @@
 """TensorBoard monitoring: what a short fit writes, read back with TensorBoard's own reader."""
 
+import json
 import math
 
 import keras
@@ -11,7 +12,7 @@ from tensorboard.backend.event_processing.plugin_event_accumulator import EventA
 from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.util import tensor_util
 
-from avb_keras import callbacks, cli
+from avb_keras import callbacks, cli, presets
 from avb_keras.callbacks.images import PALETTE, image_grid, pca_projection, scatter_image
 
 METRICS = ("loss", "reconstruction", "kl", "elbo")
@@ -285,3 +286,29 @@ def test_cli_train_monitors_by_default(tmp_path):
     assert values["dataset"] == "four_frames" and values["preset"] == "four_frames"
     assert values["batch_size"] == 32 and values["epochs"] == 1
     assert math.isclose(values["adversary_learning_rate"], 1e-3, rel_tol=1e-6)
+
+
+def test_steps_per_execution_divides_the_epoch_and_the_log_period():
+    assert presets.steps_per_execution(10, 430, 50) == 10
+    assert presets.steps_per_execution(10, 63, 50) == 1
+    assert presets.steps_per_execution(10, 5, 50) == 5
+    assert presets.steps_per_execution(4, 430, 50) == 2
+
+
+def test_cli_runs_several_steps_a_call_and_logs_at_the_same_steps(tmp_path):
+    run_dir = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "four_frames", "--epochs", "2", "--steps-per-epoch",
+                     "6", "--batch-size", "32", "--log-every", "3", "--run-dir",
+                     str(run_dir)]) == 0
+    assert json.loads((run_dir / "metrics.json").read_text())["steps_per_execution"] == 3
+    run = read_run(run_dir / "logs" / "avb")
+    assert run["gradient_norm/adversary"][1] == [3, 6, 9, 12]
+    assert run["images/posteriors"][1] == [6, 12]
+
+
+def test_monitor_warns_when_calls_straddle_its_period(tmp_path):
+    model = tiny_avb()
+    model.compile(steps_per_execution=2)
+    monitor = callbacks.TrainingMonitor(tmp_path, binary_images(4), log_every=3)
+    with pytest.warns(UserWarning, match="multiple of 2"):
+        model.fit(binary_images(16), batch_size=4, epochs=1, verbose=0, callbacks=[monitor])

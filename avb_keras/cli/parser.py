@@ -79,7 +79,7 @@ def add_run_options(train):
 
 
 def add_speed_options(train):
-    """--mixed-precision and --jit-compile: how one device computes a step."""
+    """--mixed-precision, --jit-compile, --steps-per-execution: how one device computes."""
     train.add_argument("--mixed-precision", choices=PRECISIONS, default="none",
                        help="dtype policy: none (float32), mixed_bfloat16 (for CPUs and TPUs) "
                             "or mixed_float16 (for GPUs; loss-scaled); networks compute in 16 "
@@ -88,6 +88,10 @@ def add_speed_options(train):
                        help="XLA for the training step: auto (Keras's choice: on with a GPU, "
                             "off on a CPU-only machine, where it is slower; see "
                             "docs/PERFORMANCE.md), on or off (default auto)")
+    train.add_argument("--steps-per-execution", type=_positive_int, default=None,
+                       help="training steps per call into TensorFlow; lowered to divide the "
+                            "steps per epoch and --log-every, so that epochs and TensorBoard "
+                            "logs fall on the same steps (default: the preset's, 10)")
 
 
 def add_export_parser(commands):

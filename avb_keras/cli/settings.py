@@ -33,6 +33,8 @@ class Settings:
     epochs: int
     batch_size: int
     steps_per_epoch: int
+    #: Keras's steps_per_execution: a divisor of steps_per_epoch and of --log-every.
+    steps_per_execution: int
     run_dir: Path
     replicas: int
     recorded: dict
@@ -61,9 +63,11 @@ def resolve(args, strategy):
                 "steps_per_epoch": steps_per_epoch, "strategy": args.strategy,
                 "replicas": replicas, **apply_speed_options(args)}
     epochs = args.epochs or (20 if args.dataset == "mnist_small" else preset.epochs)
+    per_call = presets.steps_per_execution(
+        args.steps_per_execution or preset.steps_per_execution, steps_per_epoch, args.log_every)
     return Settings(preset=preset_name, epochs=epochs, batch_size=batch_size,
-                    steps_per_epoch=steps_per_epoch, run_dir=run_dir, replicas=replicas,
-                    recorded=recorded)
+                    steps_per_epoch=steps_per_epoch, steps_per_execution=per_call,
+                    run_dir=run_dir, replicas=replicas, recorded=recorded)
 
 
 def apply_speed_options(args):
@@ -77,7 +81,8 @@ def check_resumable(model, state, settings, args):
     """Refuses to resume a run saved with other settings or another dtype policy.
 
     A resumed model keeps its saved dtype policy, so --mixed-precision must
-    match it; --jit-compile on/off applies (auto keeps the run's).
+    match it; --jit-compile on/off applies (auto keeps the run's), and so does
+    this run's steps per execution.
     """
     saved = state["settings"]
     changed = [f"--{k.replace('_', '-')} {saved.get(k)} -> {settings.recorded[k]}"
@@ -93,6 +98,7 @@ def check_resumable(model, state, settings, args):
                          f"--run-dir.")
     if args.jit_compile != "auto":
         model.jit_compile = JIT_COMPILE[args.jit_compile]
+    model.steps_per_execution = settings.steps_per_execution  # the same steps, run faster
 
 
 def _preset_for_data(preset_name, args):

@@ -90,12 +90,14 @@ def build_or_resume(args, settings, clean):
 
 
 def new_model(args, settings):
-    """The compiled --model of the run's preset, with --latent-dim, --seed and the contrast."""
+    """The compiled --model of the run's preset, with --latent-dim, --seed, the contrast
+    and the run's steps per execution."""
     overrides = {"latent_dim": args.latent_dim, "seed": args.seed}
     if args.no_adaptive_contrast:
         overrides["adaptive_contrast"] = False
     model = MODEL_CLASSES[args.model].from_preset(settings.preset, **overrides)
-    model.compile(jit_compile=JIT_COMPILE[args.jit_compile])
+    model.compile(jit_compile=JIT_COMPILE[args.jit_compile],
+                  steps_per_execution=settings.steps_per_execution)
     return model
 
 
@@ -162,6 +164,7 @@ def finish(model, test_data, args, settings, done, train_seconds, write_dir):
                "strategy": args.strategy, "replicas": settings.replicas,
                "train_seconds": round(train_seconds, 1), "resumed_after_epoch": done or None,
                "mixed_precision": args.mixed_precision, "jit_compile": bool(model.jit_compile),
+               "steps_per_execution": settings.steps_per_execution,
                "test": {k: float(v) for k, v in test.items()},
                "kl_lower_bound": kl_bound_summary(model, test_data, args.seed),
                "command": "avb-keras " + " ".join(sys.argv[1:])}
@@ -191,5 +194,6 @@ def _announce(model, args, settings, scratch):
     replicas = settings.replicas
     print(f"Training {type(model).__name__} ({settings.preset}, latent {model.latent_dim}) on "
           f"{args.dataset} for {settings.epochs} epochs on {replicas} replica"
-          f"{'s' if replicas > 1 else ''} ({args.strategy}); run directory {settings.run_dir}"
+          f"{'s' if replicas > 1 else ''} ({args.strategy}), {settings.steps_per_execution} "
+          f"steps per execution; run directory {settings.run_dir}"
           f"{'' if scratch is None else ' (written by the chief; this worker writes nothing)'}")
