@@ -38,7 +38,7 @@ import tensorflow as tf
 
 from avb_keras import VAE, datasets
 from avb_keras.evaluation import ais_log_likelihood, evaluate_log_likelihood
-from throughput import peak_rss_mib
+from timing import peak_rss_mib
 
 LEAPFROG_STEPS = 10
 
