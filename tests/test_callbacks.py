@@ -14,6 +14,7 @@ from tensorboard.util import tensor_util
 
 from avb_keras import callbacks, cli, presets
 from avb_keras.callbacks.images import PALETTE, image_grid, pca_projection, scatter_image
+from avb_keras.cli.settings import resolve
 
 METRICS = ("loss", "reconstruction", "kl", "elbo")
 AVB_METRICS = METRICS + ("adversary_loss", "adversary_accuracy")
@@ -304,6 +305,17 @@ def test_cli_runs_several_steps_a_call_and_logs_at_the_same_steps(tmp_path):
     run = read_run(run_dir / "logs" / "avb")
     assert run["gradient_norm/adversary"][1] == [3, 6, 9, 12]
     assert run["images/posteriors"][1] == [6, 12]
+
+
+def test_cli_default_log_period_is_whole_calls(tmp_path):
+    """mnist_small at batch 128: 63 steps an epoch, 9 per call, a log every 54 steps."""
+    args = cli.build_parser().parse_args(["train", "--run-dir", str(tmp_path / "run")])
+    settings = resolve(args, tf.distribute.get_strategy())
+    assert (settings.steps_per_epoch, settings.steps_per_execution, settings.log_every) == (
+        63, 9, 54)
+    args = cli.build_parser().parse_args(["train", "--log-every", "50", "--run-dir",
+                                          str(tmp_path / "run")])
+    assert resolve(args, tf.distribute.get_strategy()).steps_per_execution == 1
 
 
 def test_monitor_warns_when_calls_straddle_its_period(tmp_path):

@@ -73,9 +73,10 @@ def add_run_options(train):
                             "of this machine) or multi_worker (the machines named in "
                             "TF_CONFIG; only the chief writes --run-dir); --batch-size is the "
                             "global batch, split over the replicas (default: default)")
-    train.add_argument("--log-every", type=_positive_int, default=50,
+    train.add_argument("--log-every", type=_positive_int, default=None,
                        help="TensorBoard scalars and histograms every this many steps "
-                            "(default 50; images and epoch metrics after each epoch)")
+                            "(default: about 50, a multiple of the steps per execution; "
+                            "images and epoch metrics after each epoch)")
 
 
 def add_speed_options(train):

@@ -138,7 +138,7 @@ def monitoring(args, settings):
                                  seed=args.seed, with_labels=True, shuffle=False)
     return [keras.callbacks.TensorBoard(log_dir=str(logs)),
             *callbacks.monitoring_callbacks(
-                logs / "avb", monitor_data, log_every=args.log_every,
+                logs / "avb", monitor_data, log_every=settings.log_every,
                 hparams={"dataset": args.dataset, "batch_size": settings.batch_size,
                          "epochs": settings.epochs, "strategy": args.strategy}),
             callbacks.KLBoundCheck(monitor_data, seed=args.seed)]
