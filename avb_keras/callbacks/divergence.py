@@ -3,7 +3,7 @@
 Each update of a player of an `avb_keras` model counts whether it was finite
 (see `PlayerModel.apply_gradients`):
 
-    nonfinite_updates[player] += 1  unless  loss and ||grad loss||_2 are finite
+    nonfinite_updates[player] += 1  unless  loss and sum(grad loss) are finite
 
 `DivergenceGuard` reads the counts at the end of each batch and raises
 `TrainingDiverged`, naming the step and the player (`primal`, `adversary`),
