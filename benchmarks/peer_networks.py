@@ -43,11 +43,11 @@ def avb(adaptive_contrast=False, moment_samples=16, seed=0):
 
 
 def compiled_avb(adaptive_contrast=False, **compile_kwargs):
-    """`avb(...)` compiled with Adam(1e-3, beta_1 = 0.9) for both players."""
-    import keras
+    """`avb(...)` compiled with the package's Adam(1e-3, beta_1 = 0.9) for both players."""
+    from avb_keras import optimizers
 
     model = avb(adaptive_contrast)
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1),
-                  adversary_optimizer=keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1),
+    model.compile(optimizer=optimizers.Adam(LEARNING_RATE, beta_1=BETA_1),
+                  adversary_optimizer=optimizers.Adam(LEARNING_RATE, beta_1=BETA_1),
                   **compile_kwargs)
     return model

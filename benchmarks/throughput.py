@@ -74,12 +74,8 @@ class KerasArms:
         if spec["kind"] == "peer":
             import peer_networks
 
-            model = peer_networks.avb(adaptive_contrast=spec["model"] == "AVB+AC")
-            adam = avb_keras.optimizers.Adam
-            model.compile(optimizer=adam(peer_networks.LEARNING_RATE, beta_1=peer_networks.BETA_1),
-                          adversary_optimizer=adam(peer_networks.LEARNING_RATE,
-                                                   beta_1=peer_networks.BETA_1),
-                          steps_per_execution=spe)
+            model = peer_networks.compiled_avb(spec["model"] == "AVB+AC",
+                                               steps_per_execution=spe)
         else:
             model = self.preset_model(spec["preset"], spec["model"])
             spe = getattr(avb_keras.presets.get(spec["preset"]), "steps_per_execution", 1)
