@@ -19,6 +19,13 @@ setup(
         "tensorflow-serving-api==2.21.*",  # PredictRequest protos for the request helper
         "numpy",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis", "selenium>=4.10"]},
+    extras_require={
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis", "selenium>=4.10"],
+        # The PyTorch baseline of benchmarks/throughput.py only; never needed by the package
+        # or its tests. From PyPI this pulls a CUDA build of several GB; for the CPU build
+        # install its wheel first, e.g. pip install /opt/wheels/torch-2.13.0+cpu-cp311-cp311-
+        # manylinux_2_28_x86_64.whl (or --index-url https://download.pytorch.org/whl/cpu).
+        "bench": ["torch==2.13.0"],
+    },
     entry_points={"console_scripts": ["avb-keras=avb_keras.cli:main"]},
 )

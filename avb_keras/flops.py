@@ -26,7 +26,6 @@ step executes, pruned as TensorFlow prunes it.
 import keras
 import tensorflow as tf
 
-from avb_keras.networks.adversaries import InnerProductAdversary, LatentAdversary
 from avb_keras.networks.layers import MomentSampler
 
 #: Op types whose FLOPs `graph_flops` counts: the matrix work.
@@ -59,16 +58,14 @@ def network_flops(network, layers=None):
 
 def adversary_flops(adversary):
     """(per x, per z) forward FLOPs of an adversary T(x, z): its x-branch runs once
-    per example, its z-branch once per latent it is shown."""
-    if isinstance(adversary, InnerProductAdversary):
-        x_branch = [*adversary.x_convs, *adversary.x_hidden, adversary.theta, adversary.t_x]
-        z_branch = [*adversary.z_hidden, adversary.s, adversary.t_z]
-        return (network_flops(adversary, _expand(x_branch)),
-                network_flops(adversary, _expand(z_branch)))
-    if isinstance(adversary, LatentAdversary):
-        return 0, network_flops(adversary)
-    raise TypeError(f"No FLOP count for an adversary of type {type(adversary).__name__}; "
-                    "expected InnerProductAdversary or LatentAdversary.")
+    per example, its z-branch once per latent it is shown (the adversary's
+    `branch_layers`)."""
+    if not hasattr(adversary, "branch_layers"):
+        raise TypeError(f"No FLOP count for an adversary of type {type(adversary).__name__}; "
+                        "it needs a `branch_layers()` method (see avb_keras.networks).")
+    x_branch, z_branch = adversary.branch_layers()
+    return (network_flops(adversary, _expand(x_branch)),
+            network_flops(adversary, _expand(z_branch)))
 
 
 def train_step_flops(model):

@@ -11,9 +11,14 @@ constructor arguments of the model (`adaptive_contrast`, `adversary_steps`, ...)
 
 import dataclasses
 
-import keras
+from avb_keras import networks, optimizers
 
-from avb_keras import networks
+#: Training steps per call into TensorFlow (Keras's `steps_per_execution`) of a
+#: preset: the fastest measured on the project's CPU (docs/PERFORMANCE.md).
+#: `avb-keras train` lowers it to a divisor of the steps per epoch and of
+#: --log-every (`steps_per_execution`), since Keras calls the batch callbacks
+#: once per call.
+STEPS_PER_EXECUTION = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +50,7 @@ class Preset:
     warmup_steps: int = 0
     #: Momentum of the moving average of the primal weights, or None for no average.
     ema: float = None
+    steps_per_execution: int = STEPS_PER_EXECUTION
     #: A name ("bernoulli", "gaussian") or a likelihood's serialized config.
     likelihood: object = "bernoulli"
     description: str = ""
@@ -103,10 +109,10 @@ def get(name):
 
 def default_optimizer(preset_name, role):
     """Adam(beta_1 = 0.5) at preset `preset_name`'s rate for `role` ("optimizer" or
-    "adversary_optimizer")."""
+    "adversary_optimizer"); the fused kernel of `avb_keras.optimizers.Adam`."""
     preset = get(preset_name)
     rate = preset.adversary_learning_rate if role == "adversary_optimizer" else preset.learning_rate
-    return keras.optimizers.Adam(learning_rate=rate, beta_1=0.5)
+    return optimizers.Adam(learning_rate=rate, beta_1=0.5)
 
 
 def model_kwargs(family, name, latent_dim=None, seed=None, encoder_type=None, data_shape=None,
@@ -167,3 +173,14 @@ def model_kwargs(family, name, latent_dim=None, seed=None, encoder_type=None, da
         raise ValueError(f"Unknown model family {family!r}; expected 'vae', 'avb' or 'aae'.")
     kwargs.update(overrides)
     return kwargs
+
+
+def steps_per_execution(most, *periods):
+    """The largest n <= `most` that divides every one of `periods`.
+
+    Keras's fit runs n steps per call of its train function and calls the
+    batch callbacks once per call. With n dividing the steps per epoch an epoch
+    ends at exactly its last step, and with n dividing the monitor's period
+    (--log-every) the monitor writes at exactly the steps it would with n = 1.
+    """
+    return max(n for n in range(1, max(1, int(most)) + 1) if all(p % n == 0 for p in periods))

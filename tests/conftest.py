@@ -58,7 +58,7 @@ settings.register_profile("explore", database=None, deadline=None)
 settings.load_profile("avb_keras")
 
 
-def tiny_avb(latent_dim=2, encoder_type="implicit", seed=0, **kwargs):
+def tiny_avb(latent_dim=2, encoder_type="implicit", seed=0, adversary=None, **kwargs):
     """An AVB on 4x4 images with a few units per layer (fast to build and train)."""
     if encoder_type == "moment":
         encoder = networks.moment_encoder(TINY_SHAPE, latent_dim, hidden_units=(8,),
@@ -67,7 +67,7 @@ def tiny_avb(latent_dim=2, encoder_type="implicit", seed=0, **kwargs):
         encoder = networks.implicit_encoder(TINY_SHAPE, latent_dim, hidden_units=(8,),
                                             noise_dim=4, seed=seed)
     decoder = networks.mlp_decoder(latent_dim, TINY_SHAPE, hidden_units=(8,))
-    adversary = networks.InnerProductAdversary(hidden_units=(8,), inner_dim=4)
+    adversary = adversary or networks.InnerProductAdversary(hidden_units=(8,), inner_dim=4)
     kwargs.setdefault("moment_samples", 4)
     return AVB(encoder, decoder, adversary, seed=seed, **kwargs)
 

@@ -1,5 +1,6 @@
 """TensorBoard monitoring: what a short fit writes, read back with TensorBoard's own reader."""
 
+import json
 import math
 
 import keras
@@ -11,9 +12,10 @@ from tensorboard.backend.event_processing.plugin_event_accumulator import EventA
 from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.util import tensor_util
 
-from avb_keras.evaluation import kl_lower_bound
-from avb_keras import callbacks, cli
+from avb_keras import callbacks, cli, presets
 from avb_keras.callbacks.images import PALETTE, image_grid, pca_projection, scatter_image
+from avb_keras.cli.settings import resolve
+from avb_keras.evaluation import kl_lower_bound
 
 METRICS = ("loss", "reconstruction", "kl", "elbo")
 AVB_METRICS = METRICS + ("adversary_loss", "adversary_accuracy")
@@ -301,3 +303,40 @@ def test_cli_train_monitors_by_default(tmp_path):
     assert values["dataset"] == "four_frames" and values["preset"] == "four_frames"
     assert values["batch_size"] == 32 and values["epochs"] == 1
     assert math.isclose(values["adversary_learning_rate"], 1e-3, rel_tol=1e-6)
+
+
+def test_steps_per_execution_divides_the_epoch_and_the_log_period():
+    assert presets.steps_per_execution(10, 430, 50) == 10
+    assert presets.steps_per_execution(10, 63, 50) == 1
+    assert presets.steps_per_execution(10, 5, 50) == 5
+    assert presets.steps_per_execution(4, 430, 50) == 2
+
+
+def test_cli_runs_several_steps_a_call_and_logs_at_the_same_steps(tmp_path):
+    run_dir = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "four_frames", "--epochs", "2", "--steps-per-epoch",
+                     "6", "--batch-size", "32", "--log-every", "3", "--run-dir",
+                     str(run_dir)]) == 0
+    assert json.loads((run_dir / "metrics.json").read_text())["steps_per_execution"] == 3
+    run = read_run(run_dir / "logs" / "avb")
+    assert run["gradient_norm/adversary"][1] == [3, 6, 9, 12]
+    assert run["images/posteriors"][1] == [6, 12]
+
+
+def test_cli_default_log_period_is_whole_calls(tmp_path):
+    """mnist_small at batch 128: 63 steps an epoch, 9 per call, a log every 54 steps."""
+    args = cli.build_parser().parse_args(["train", "--run-dir", str(tmp_path / "run")])
+    settings = resolve(args, tf.distribute.get_strategy())
+    assert (settings.steps_per_epoch, settings.steps_per_execution, settings.log_every) == (
+        63, 9, 54)
+    args = cli.build_parser().parse_args(["train", "--log-every", "50", "--run-dir",
+                                          str(tmp_path / "run")])
+    assert resolve(args, tf.distribute.get_strategy()).steps_per_execution == 1
+
+
+def test_monitor_warns_when_calls_straddle_its_period(tmp_path):
+    model = tiny_avb()
+    model.compile(steps_per_execution=2)
+    monitor = callbacks.TrainingMonitor(tmp_path, binary_images(4), log_every=3)
+    with pytest.warns(UserWarning, match="multiple of 2"):
+        model.fit(binary_images(16), batch_size=4, epochs=1, verbose=0, callbacks=[monitor])

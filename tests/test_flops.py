@@ -1,10 +1,11 @@
 """FLOP counts of a training step: per layer by hand, and the 3x rule against the graph."""
 
 import keras
+import numpy as np
 import pytest
 from conftest import TINY_SHAPE, tiny_aae, tiny_avb, tiny_vae
 
-from avb_keras import AVB, VAE, flops
+from avb_keras import AVB, VAE, flops, networks
 from avb_keras.networks.layers import MomentSampler
 
 
@@ -49,11 +50,14 @@ def test_vae_step_executes_exactly_the_counted_matrix_work():
     (lambda: tiny_avb(adaptive_contrast=False), 1.0, 1.3),
     (lambda: tiny_avb(adversary_steps=3), 1.0, 1.3),
     (tiny_aae, 1.0, 1.3),
+    (lambda: tiny_avb(adaptive_contrast=False, adversary=networks.ConcatAdversary((8,))),
+     1.0, 1.3),
     # MNIST-sized: the input-gradient overcount is a few per cent of the work.
     (lambda: VAE.from_preset("mnist_mlp"), 1.0, 1.12),
     (lambda: AVB.from_preset("mnist_mlp"), 1.0, 1.08),
     (lambda: AVB.from_preset("mnist_mlp", adaptive_contrast=False), 1.0, 1.08),
-], ids=["avb_mc", "avb_moment", "avb_plain", "avb_3_steps", "aae", "mlp_vae", "mlp_avb_ac",
+], ids=["avb_mc", "avb_moment", "avb_plain", "avb_3_steps", "aae", "avb_concat", "mlp_vae",
+         "mlp_avb_ac",
         "mlp_avb"])
 def test_three_x_rule_bounds_the_executed_work(make, low, high):
     """The 3x rule counts each layer's input gradient, which layers reading data
@@ -78,3 +82,21 @@ def test_monte_carlo_moments_add_k_encoder_passes():
 def test_unknown_models_are_refused():
     with pytest.raises(TypeError, match="expected a VAE, AVB or AAE"):
         flops.train_step_flops(keras.Sequential([keras.Input(TINY_SHAPE)]))
+
+
+def test_concat_adversary_is_one_dense_layer_on_the_pair():
+    """T(x, z) = w_2 relu(W [x; z] + b) + b_2, its x-block run once for S latents."""
+    adversary = networks.ConcatAdversary(hidden_units=(5,))
+    rng = np.random.default_rng(0)
+    x = rng.random((3,) + TINY_SHAPE).astype("float32")
+    z = rng.normal(size=(2, 3, 2)).astype("float32")  # S = 2 latents per x
+    t = np.asarray(adversary((x, z)))
+    kernel = np.concatenate([np.asarray(adversary.x_block.kernel),
+                             np.asarray(adversary.z_block.kernel)])
+    pair = np.concatenate([np.broadcast_to(x.reshape(1, 3, -1), (2, 3, 16)), z], axis=-1)
+    hidden = np.maximum(pair @ kernel + np.asarray(adversary.z_block.bias), 0.0)
+    expected = (hidden @ np.asarray(adversary.logit.kernel))[..., 0] + np.asarray(
+        adversary.logit.bias)[0]
+    np.testing.assert_allclose(t, expected, rtol=1e-5, atol=1e-6)
+    x_flops, z_flops = flops.adversary_flops(adversary)
+    assert (x_flops, z_flops) == (2 * 16 * 5, 2 * (2 * 5 + 5 * 1))

@@ -24,12 +24,19 @@ and, on a fixed monitoring batch x, with the model's own formulas:
     histograms latent/z, adversary/logits_q, adversary/logits_prior,
                posterior/mu, posterior/sigma
 
+With Keras's `steps_per_execution` = n, fit calls the batch callbacks once
+per n steps; `log_every` should then be a multiple of n (`avb-keras train`
+picks n so), else each write falls at the end of the first call past a
+multiple of `log_every` (a warning says so).
+
 At each epoch's end it also writes `epoch/<name>` for every entry of fit's
 epoch logs (training and `val_` metrics). Adversary entries appear for AVB
 only. The moments are those of the model's full-covariance `moment_matched_gaussian`
 from K = 64 draws (exact for the VAE, analytic for the moment encoder, Monte
 Carlo otherwise).
 """
+
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -135,6 +142,15 @@ class TrainingMonitor(SummaryCallback):
             for tag, value in histograms.items():
                 tf.summary.histogram(tag, value)
         self._last_step = step
+
+    def on_train_begin(self, logs=None):
+        per_call = self.model.steps_per_execution
+        if self.log_every % per_call:
+            warnings.warn(f"TrainingMonitor writes every {self.log_every} steps, but fit runs "
+                          f"{per_call} steps per call (steps_per_execution) and calls back "
+                          f"once per call: each write falls at the end of the first call past "
+                          f"a multiple of {self.log_every}. Give a log_every that is a "
+                          f"multiple of {per_call} for exact steps.", stacklevel=2)
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.step

@@ -85,9 +85,10 @@ def add_run_options(train):
                             "of this machine) or multi_worker (the machines named in "
                             "TF_CONFIG; only the chief writes --run-dir); --batch-size is the "
                             "global batch, split over the replicas (default: default)")
-    train.add_argument("--log-every", type=_positive_int, default=50,
+    train.add_argument("--log-every", type=_positive_int, default=None,
                        help="TensorBoard scalars and histograms every this many steps "
-                            "(default 50; images and epoch metrics after each epoch)")
+                            "(default: about 50, a multiple of the steps per execution; "
+                            "images and epoch metrics after each epoch)")
 
 
 def add_optimizer_options(train):
@@ -112,7 +113,7 @@ def add_optimizer_options(train):
 
 
 def add_speed_options(train):
-    """--mixed-precision and --jit-compile: how one device computes a step."""
+    """--mixed-precision, --jit-compile, --steps-per-execution: how one device computes."""
     train.add_argument("--mixed-precision", choices=PRECISIONS, default="none",
                        help="dtype policy: none (float32), mixed_bfloat16 (for CPUs and TPUs) "
                             "or mixed_float16 (for GPUs; loss-scaled); networks compute in 16 "
@@ -121,6 +122,10 @@ def add_speed_options(train):
                        help="XLA for the training step: auto (Keras's choice: on with a GPU, "
                             "off on a CPU-only machine, where it is slower; see "
                             "docs/PERFORMANCE.md), on or off (default auto)")
+    train.add_argument("--steps-per-execution", type=_positive_int, default=None,
+                       help="training steps per call into TensorFlow; lowered to divide the "
+                            "steps per epoch and --log-every, so that epochs and TensorBoard "
+                            "logs fall on the same steps (default: the preset's, 10)")
 
 
 def add_export_parser(commands):

@@ -20,6 +20,8 @@ DEFAULT_PRESETS = {"four_frames": "four_frames", "folder": "celeba_conv"}
 #: --model -> the class it trains.
 MODEL_CLASSES = {"avb": AVB, "vae": VAE, "aae": AAE}
 PRECISIONS = ("none", "mixed_bfloat16", "mixed_float16")
+#: The monitor's period in steps without --log-every (rounded to whole executions).
+LOG_EVERY = 50
 #: --jit-compile -> Keras's compile(jit_compile=...).
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 #: Settings a resumed run must share with the run it resumes.
@@ -40,6 +42,10 @@ class Settings:
     optimization: dict
     batch_size: int
     steps_per_epoch: int
+    #: Keras's steps_per_execution: a divisor of steps_per_epoch and of log_every.
+    steps_per_execution: int
+    #: The monitor's period in steps: --log-every, or about LOG_EVERY.
+    log_every: int
     run_dir: Path
     replicas: int
     recorded: dict
@@ -76,10 +82,25 @@ def resolve(args, strategy):
                 "steps_per_epoch": steps_per_epoch, "strategy": args.strategy,
                 "replicas": replicas, **optimization, **apply_speed_options(args)}
     epochs = args.epochs or (20 if args.dataset == "mnist_small" else preset.epochs)
-    return Settings(preset=preset_name, image_size=image_size, epochs=epochs, optimization=optimization,
-                    batch_size=batch_size,
-                    steps_per_epoch=steps_per_epoch, run_dir=run_dir, replicas=replicas,
-                    recorded=recorded)
+    per_call, log_every = calls_and_log_period(args, preset, steps_per_epoch)
+    return Settings(preset=preset_name, image_size=image_size, epochs=epochs,
+                    optimization=optimization, batch_size=batch_size,
+                    steps_per_epoch=steps_per_epoch, steps_per_execution=per_call,
+                    log_every=log_every, run_dir=run_dir, replicas=replicas, recorded=recorded)
+
+
+def calls_and_log_period(args, preset, steps_per_epoch):
+    """(steps per execution, the monitor's period): both whole divisions of the epoch.
+
+    Keras calls the batch callbacks once per execution, so the steps per
+    execution (--steps-per-execution, else the preset's) are lowered to divide
+    the steps per epoch and a given --log-every; without --log-every the period
+    is the multiple of them nearest LOG_EVERY.
+    """
+    periods = [steps_per_epoch] + ([args.log_every] if args.log_every else [])
+    per_call = presets.steps_per_execution(
+        args.steps_per_execution or preset.steps_per_execution, *periods)
+    return per_call, args.log_every or per_call * max(1, round(LOG_EVERY / per_call))
 
 
 def _optimization(args, preset):
@@ -105,7 +126,8 @@ def check_resumable(model, state, settings, args):
     """Refuses to resume a run saved with other settings or another dtype policy.
 
     A resumed model keeps its saved dtype policy, so --mixed-precision must
-    match it; --jit-compile on/off applies (auto keeps the run's).
+    match it; --jit-compile on/off applies (auto keeps the run's), and so does
+    this run's steps per execution.
     """
     saved = state["settings"]
     changed = [f"--{k.replace('_', '-')} {saved.get(k)} -> {settings.recorded[k]}"
@@ -121,6 +143,7 @@ def check_resumable(model, state, settings, args):
                          f"--run-dir.")
     if args.jit_compile != "auto":
         model.jit_compile = JIT_COMPILE[args.jit_compile]
+    model.steps_per_execution = settings.steps_per_execution  # the same steps, run faster
 
 
 def _image_size(args, preset):

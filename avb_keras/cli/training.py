@@ -18,8 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from avb_keras import (atomic, callbacks, checkpoints, datasets, distribute, evaluation, saving,
-                       seeding)
+from avb_keras import (atomic, callbacks, checkpoints, datasets, distribute, evaluation,
+                       optimizers, saving, seeding)
 from avb_keras.cli.settings import JIT_COMPILE, MODEL_CLASSES, check_resumable, resolve
 
 SPLITS = ("train", "valid", "test")
@@ -90,7 +90,8 @@ def build_or_resume(args, settings, clean):
 
 
 def new_model(args, settings):
-    """The compiled --model of the run's preset, with --latent-dim, --seed and the contrast."""
+    """The compiled --model of the run's preset, with --latent-dim, --seed, the contrast
+    and the run's steps per execution."""
     overrides = {"latent_dim": args.latent_dim, "seed": args.seed}
     if settings.image_size is not None:  # networks built at the folder's image size
         overrides["data_shape"] = datasets.data_shape(args.dataset, settings.image_size)
@@ -108,12 +109,12 @@ def compile_model(model, settings, jit_compile):
     chosen = settings.optimization
     rates = {"optimizer": chosen["learning_rate"],
              "adversary_optimizer": chosen["adversary_learning_rate"]}
-    players = {name: keras.optimizers.Adam(rates[name], beta_1=0.5)
-               for name in model.optimizer_names}
+    players = {name: optimizers.Adam(rates[name], beta_1=0.5) for name in model.optimizer_names}
     total = settings.epochs * settings.steps_per_epoch
     model.compile(**players, lr_schedule=chosen["lr_schedule"], ema=chosen["ema"],
                   warmup_steps=chosen["warmup_steps"],
-                  decay_steps=max(1, total - chosen["warmup_steps"]), jit_compile=jit_compile)
+                  decay_steps=max(1, total - chosen["warmup_steps"]), jit_compile=jit_compile,
+                  steps_per_execution=settings.steps_per_execution)
 
 
 def load_data(args, settings, skip):
@@ -162,7 +163,7 @@ def monitoring(args, settings):
                                  image_size=settings.image_size)
     return [keras.callbacks.TensorBoard(log_dir=str(logs)),
             *callbacks.monitoring_callbacks(
-                logs / "avb", monitor_data, log_every=args.log_every,
+                logs / "avb", monitor_data, log_every=settings.log_every,
                 hparams={"dataset": args.dataset, "batch_size": settings.batch_size,
                          "epochs": settings.epochs, "strategy": args.strategy}),
             callbacks.KLBoundCheck(monitor_data, seed=args.seed)]
@@ -189,6 +190,7 @@ def finish(model, test_data, args, settings, done, train_seconds, write_dir):
                "strategy": args.strategy, "replicas": settings.replicas,
                "train_seconds": round(train_seconds, 1), "resumed_after_epoch": done or None,
                "mixed_precision": args.mixed_precision, "jit_compile": bool(model.jit_compile),
+               "steps_per_execution": settings.steps_per_execution,
                "test": {k: float(v) for k, v in test.items()},
                "kl_lower_bound": kl_bound_summary(model, test_data, args.seed),
                "command": "avb-keras " + " ".join(sys.argv[1:])}
@@ -223,5 +225,6 @@ def _announce(model, args, settings, scratch):
     replicas = settings.replicas
     print(f"Training {type(model).__name__} ({settings.preset}, latent {model.latent_dim}) on "
           f"{args.dataset} for {settings.epochs} epochs on {replicas} replica"
-          f"{'s' if replicas > 1 else ''} ({args.strategy}); run directory {settings.run_dir}"
+          f"{'s' if replicas > 1 else ''} ({args.strategy}), {settings.steps_per_execution} "
+          f"steps per execution; run directory {settings.run_dir}"
           f"{'' if scratch is None else ' (written by the chief; this worker writes nothing)'}")

@@ -1,8 +1,13 @@
 """Adversaries: logits that tell q-samples from prior (or contrast) samples.
 
 - `InnerProductAdversary`: T(x, z) of AVB, conditioned on x.
+- `ConcatAdversary`: T(x, z) = MLP([x, z]), the plain adversary of public AVB
+  implementations (and of the PyTorch baseline in `benchmarks/`).
 - `LatentAdversary`: T(z) on z alone, for an unconditional q(z) (AVB for
   black-box variational inference) or an aggregate posterior (the AAE).
+
+Each tells `avb_keras.flops` which of its layers run once per x and which once
+per latent it is shown (`branch_layers`).
 """
 
 import math
@@ -67,10 +72,70 @@ class InnerProductAdversary(keras.Model):
     def _full(self, t):
         return tf.cast(t, self.variable_dtype)
 
+    def branch_layers(self):
+        """(layers run once per x, layers run once per latent shown)."""
+        return ([*self.x_convs, *self.x_hidden, self.theta, self.t_x],
+                [*self.z_hidden, self.s, self.t_z])
+
     def get_config(self):
         config = super().get_config()
         config.update(hidden_units=self.hidden_units, inner_dim=self.inner_dim,
                       activation=self.activation, conv_filters=self.conv_filters,
+                      prior_term=self.prior_term)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="avb_keras")
+class ConcatAdversary(keras.Model):
+    """T(x, z) = MLP([flatten(x), z]) (+ 0.5 ||z||^2): the plain adversary on the pair.
+
+    The first layer is one Dense layer on the concatenation, stored as its two
+    blocks, since
+
+        W [x; z] + b = W_x x + (W_z z + b),
+
+    so that the x-block runs once per x however many latents T is shown (a
+    q-sample and a prior sample in each step of Algorithm 1): the same function
+    and parameters as a Dense layer on concat(x, z), with the x-branch's
+    arithmetic shared. At the optimum T*(x, z) = log q(z|x) - log p(z).
+
+    Call with (x, z): z is [batch, d] or [S, batch, d]; returns T with z's
+    leading shape. `prior_term` adds the analytic -log N(z; 0, I) (up to its
+    constant), as `InnerProductAdversary` does; public implementations of plain
+    AVB leave it out.
+    """
+
+    def __init__(self, hidden_units=(128,), activation="relu", prior_term=False, **kwargs):
+        kwargs.setdefault("autocast", False)  # z reaches the prior term unrounded
+        super().__init__(**kwargs)
+        if not hidden_units:
+            raise ValueError("ConcatAdversary needs at least one hidden layer.")
+        # Layers: the first hidden layer's two blocks, then an MLP on its output.
+        self.x_block = keras.layers.Dense(hidden_units[0], use_bias=False, name="x_block")
+        self.z_block = keras.layers.Dense(hidden_units[0], name="z_block")
+        self.hidden = [keras.layers.Dense(u, activation=activation) for u in hidden_units[1:]]
+        self.logit = keras.layers.Dense(1, name="logit")
+        # Config.
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.activation = activation
+        self.prior_term = bool(prior_term)
+
+    def call(self, inputs):
+        x, z = inputs
+        x = tf.reshape(x, [tf.shape(x)[0], math.prod(x.shape[1:])])
+        first = keras.activations.get(self.activation)(self.x_block(x) + self.z_block(z))
+        logits = tf.cast(self.logit(apply(self.hidden, first))[..., 0], self.variable_dtype)
+        if self.prior_term:
+            logits += 0.5 * tf.reduce_sum(tf.square(tf.cast(z, self.variable_dtype)), axis=-1)
+        return logits
+
+    def branch_layers(self):
+        """(layers run once per x, layers run once per latent shown)."""
+        return [self.x_block], [self.z_block, *self.hidden, self.logit]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(hidden_units=self.hidden_units, activation=self.activation,
                       prior_term=self.prior_term)
         return config
 
@@ -107,6 +172,10 @@ class LatentAdversary(keras.Model):
         if self.prior_term:
             logits += 0.5 * tf.reduce_sum(tf.square(tf.cast(z, self.variable_dtype)), axis=-1)
         return logits
+
+    def branch_layers(self):
+        """(layers run once per x: none, layers run once per latent shown)."""
+        return [], [*self.hidden, self.logit]
 
     def get_config(self):
         config = super().get_config()
