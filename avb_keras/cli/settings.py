@@ -82,24 +82,26 @@ def resolve(args, strategy):
                 "steps_per_epoch": steps_per_epoch, "strategy": args.strategy,
                 "replicas": replicas, **optimization, **apply_speed_options(args)}
     epochs = args.epochs or (20 if args.dataset == "mnist_small" else preset.epochs)
-    per_call, log_every = calls_and_log_period(args, preset, steps_per_epoch)
+    per_call, log_every = calls_and_log_period(args, preset, steps_per_epoch, replicas)
     return Settings(preset=preset_name, image_size=image_size, epochs=epochs,
                     optimization=optimization, batch_size=batch_size,
                     steps_per_epoch=steps_per_epoch, steps_per_execution=per_call,
                     log_every=log_every, run_dir=run_dir, replicas=replicas, recorded=recorded)
 
 
-def calls_and_log_period(args, preset, steps_per_epoch):
+def calls_and_log_period(args, preset, steps_per_epoch, replicas=1):
     """(steps per execution, the monitor's period): both whole divisions of the epoch.
 
     Keras calls the batch callbacks once per execution, so the steps per
     execution (--steps-per-execution, else the preset's) are lowered to divide
     the steps per epoch and a given --log-every; without --log-every the period
-    is the multiple of them nearest LOG_EVERY.
+    is the multiple of them nearest LOG_EVERY. Under a strategy with several
+    replicas it is one step a call: Keras's multi-step loop there fails on an
+    unfed placeholder (tests/test_distribute.py's command-line run).
     """
     periods = [steps_per_epoch] + ([args.log_every] if args.log_every else [])
-    per_call = presets.steps_per_execution(
-        args.steps_per_execution or preset.steps_per_execution, *periods)
+    wanted = 1 if replicas > 1 else args.steps_per_execution or preset.steps_per_execution
+    per_call = presets.steps_per_execution(wanted, *periods)
     return per_call, args.log_every or per_call * max(1, round(LOG_EVERY / per_call))
 
 
