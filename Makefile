@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/avb-keras train
 
 ## The default test suite: about 8 minutes on 2 CPU cores, one pytest worker a core
-## (each test module stays in one worker; 8 minutes in one process).
+## (each test module stays in one worker).
 test: install
 	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile
 
