@@ -274,7 +274,9 @@ def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, 
     log_min, log_max = (math.log(v) for v in STEP_SIZE_RANGE)
     model = weakref.proxy(model)  # the cache must not keep its key (the model) alive
 
-    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    # The loop is an explicit tf.while_loop, so autograph has nothing to convert; without
+    # it the first call traces several times faster (docs/PERFORMANCE.md, AIS).
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
     def run(x, p0, betas, log_step_size, seed):
         init_seed, seed = tfp.random.split_seed(seed)
         chains = pilots + num_chains
