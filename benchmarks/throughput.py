@@ -19,7 +19,8 @@ Arms, each a training loop built once and kept alive in a worker process:
   preset's)` builds them (what `avb-keras train` runs); with `--old-tree`, the
   same presets from the avb_keras of another checkout (the commit before this
   work: `git worktree add /tmp/old f471885`), as it trained then (its
-  `compile()`, one step per call).
+  `compile()`, one step per call); and this checkout's AVB+AC under the
+  mixed_bfloat16 policy, for comparison (not a default).
 
 Each round times every arm for about `--seconds`, one worker at a time (the
 others wait on a pipe), in alternating order from round to round. For Keras the
@@ -77,7 +78,10 @@ class KerasArms:
             model = peer_networks.compiled_avb(spec["model"] == "AVB+AC",
                                                steps_per_execution=spe)
         else:
+            # The policy holds while the networks are built (a mixed_bfloat16 arm).
+            keras.mixed_precision.set_global_policy(spec.get("precision", "float32"))
             model = self.preset_model(spec["preset"], spec["model"])
+            keras.mixed_precision.set_global_policy("float32")
             spe = getattr(avb_keras.presets.get(spec["preset"]), "steps_per_execution", 1)
             model.compile(steps_per_execution=spe)
         data = avb_keras.datasets.load("mnist_small", "train", batch_size=spec["batch"], seed=0,
@@ -87,6 +91,7 @@ class KerasArms:
         model.fit(data, epochs=1, steps_per_epoch=3 * spe, verbose=0)  # traces
         arm["seconds_per_call"] = self._calls(arm, 3)[1] / 2
         return {"steps_per_execution": spe, "jit_compile": bool(model.jit_compile),
+                "dtype_policy": model.dtype_policy.name,
                 "optimizer": type(model.optimizer).__module__ + "." + type(model.optimizer).__name__,
                 "matrix_flops_per_example": self._flops(model, spec["batch"]),
                 "avb_keras": os.path.dirname(avb_keras.__file__)}
@@ -116,7 +121,7 @@ class KerasArms:
     def _flops(self, model, batch):
         try:
             return self.avb_keras.flops.graph_flops(model, batch)
-        except Exception:  # an older checkout may lack the count for this model
+        except (TypeError, ValueError, AttributeError):  # an older checkout may not count it
             return None
 
     def matmul(self):
@@ -214,6 +219,10 @@ def arm_specs(batches, old_tree, with_torch):
         arms[f"mnist_mlp {model} b128"] = ("keras", spec)
         if old_tree:
             arms[f"old mnist_mlp {model} b128"] = ("old", spec)
+    # Not a default: the networks in bfloat16 (densities and variables float32).
+    arms["mnist_mlp AVB+AC b128 bf16"] = ("keras", {
+        "kind": "preset", "preset": "mnist_mlp", "model": "AVB+AC", "batch": 128,
+        "precision": "mixed_bfloat16"})
     return arms
 
 
@@ -251,10 +260,10 @@ def tables(result):
         r = ratio(raw, arm, baseline)
         return f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})"
 
-    lines = ["Same networks (784+4 -> 128 -> 10 encoder, 10 -> 128 -> 784 decoder, "
-             "794 -> 128 -> 1 adversary), examples/s, median (range) over the rounds:", "",
-             "| batch | PyTorch typical | PyTorch Algorithm 1 | avb_keras AVB | vs typical "
-             "| vs Algorithm 1 | avb_keras AVB+AC (K=16) | AC vs PyTorch typical |",
+    lines = [("Same networks (784+4 -> 128 -> 10 encoder, 10 -> 128 -> 784 decoder, "
+              "794 -> 128 -> 1 adversary), examples/s, median (range) over the rounds:"), "",
+             ("| batch | PyTorch typical | PyTorch Algorithm 1 | avb_keras AVB | vs typical "
+              "| vs Algorithm 1 | avb_keras AVB+AC (K=16) | AC vs PyTorch typical |"),
              "|---|---|---|---|---|---|---|---|"]
     for batch in result["batches"]:
         t, a = f"pytorch typical b{batch}", f"pytorch algorithm1 b{batch}"
@@ -266,6 +275,12 @@ def tables(result):
     for model in PRESET_MODELS:
         new, old = f"mnist_mlp {model} b128", f"old mnist_mlp {model} b128"
         lines.append(f"| {model} | {cell(new)} | {cell(old)} | {ratio_cell(new, old)} |")
+    bf16, base = "mnist_mlp AVB+AC b128 bf16", "mnist_mlp AVB+AC b128"
+    if bf16 in raw:
+        lines += ["", f"AVB+AC with --mixed-precision mixed_bfloat16 (not a default): {cell(bf16)}"
+                      f", {ratio_cell(bf16, base)} float32's"
+                      + (f", {ratio_cell(bf16, 'old ' + base)} the old checkout's"
+                         if "old " + base in raw else "")]
     lines += ["", "Targets (per-round ratio, median):", ""]
     for arm, baseline, least in TARGETS:
         if arm in raw and baseline in raw:
