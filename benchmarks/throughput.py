@@ -119,8 +119,10 @@ class KerasArms:
         return (calls - 1) * arm["spe"], clock.ends[-1] - clock.ends[1]
 
     def _flops(self, model, batch):
+        import avb_keras.flops  # (not imported by the package itself)
+
         try:
-            return self.avb_keras.flops.graph_flops(model, batch)
+            return avb_keras.flops.graph_flops(model, batch)
         except (TypeError, ValueError, AttributeError):  # an older checkout may not count it
             return None
 
