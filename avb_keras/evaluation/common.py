@@ -10,6 +10,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from avb_keras.models.base import tile
+
 
 def checked_images(model, x):
     """`x` as a float tensor shaped [batch, *model.data_shape], or a clear error.
@@ -28,8 +30,8 @@ def checked_images(model, x):
 
 
 def tile_examples(x, times):
-    """[times * batch, ...]: `times` copies of the batch, copy-major."""
-    return tf.tile(x, [times] + [1] * (len(x.shape) - 1))
+    """[times * batch, ...]: `times` copies of the batch, copy-major (`models.base.tile`)."""
+    return tile(x, times)
 
 
 def log_joint(model, x_tiled, z):
