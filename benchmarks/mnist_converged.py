@@ -7,7 +7,8 @@ Models (mnist_mlp networks: the same decoder and encoder trunk for all):
 
 Steps, each resumable (rerun the same command; finished work is read back):
 
-    sweep     each model at each primal rate of --rates for --sweep-epochs, scored by one
+    sweep     each model at each primal rate of --rates for --sweep-epochs, with the final
+              runs' schedule (cosine decay over the sweep's epochs, EMA 0.999), scored by one
               rule for every model: the AIS log-likelihood of --sweep-examples validation
               images (8 chains, 100 temperatures, seed 0); the best rate wins
     train     each model, one `avb-keras train` run (run directory under --runs) at its
@@ -82,7 +83,7 @@ def sweep(args):
             if key in results:
                 continue
             run_dir = args.runs / "sweep" / key
-            run(train_command(name, rate, args.sweep_epochs, run_dir, args, schedule=False))
+            run(train_command(name, rate, args.sweep_epochs, run_dir, args))
             results[key] = dict(model=name, rate=rate, **score(run_dir, args))
             write_json(args.runs / "sweep.json", results)
     chosen = {name: max((r for r in results.values() if r["model"] == name),
@@ -217,7 +218,7 @@ def main(argv=None):
                         help="run directories (outside the repository)")
     parser.add_argument("--data-path", default=str(REPO.parent / "shared" / "data" / "mnist.npz"))
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--rates", type=float, nargs="+", default=[3e-5, 1e-4, 3e-4])
+    parser.add_argument("--rates", type=float, nargs="+", default=[1e-4, 3e-4, 1e-3])
     parser.add_argument("--sweep-epochs", type=int, default=5)
     parser.add_argument("--sweep-examples", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=100)
