@@ -10,7 +10,8 @@ Steps, each resumable (rerun the same command; finished work is read back):
     sweep     each model at each primal rate of --rates for --sweep-epochs, with the final
               runs' schedule (cosine decay over the sweep's epochs, EMA 0.999), scored by one
               rule for every model: the AIS log-likelihood of --sweep-examples validation
-              images (8 chains, 100 temperatures, seed 0); the best rate wins
+              images (8 chains, 100 temperatures, seed 0); the best rate wins, and a best
+              rate at an end of the grid extends it by 3x past that end (--extend times)
     train     each model, one `avb-keras train` run (run directory under --runs) at its
               chosen rate, a cosine decay over --epochs and a moving average (EMA 0.999)
     evaluate  AIS on the same --ais-examples statically binarized test images for every
@@ -77,18 +78,35 @@ def run(command):
 def sweep(args):
     """Each model at each rate for --sweep-epochs; validation AIS decides."""
     results = read_json(args.runs / "sweep.json")
-    for name in args.models:
-        for rate in args.rates:
-            key = f"{name}@{rate:g}"
-            if key in results:
-                continue
+
+    def tried(name):
+        return sorted((r for r in results.values() if r["model"] == name), key=lambda r: r["rate"])
+
+    def best(name):
+        return max(tried(name), key=lambda r: r["valid_ais"])
+
+    def try_rate(name, rate):
+        key = f"{name}@{rate:.3g}"
+        if key not in results:
             run_dir = args.runs / "sweep" / key
             run(train_command(name, rate, args.sweep_epochs, run_dir, args))
             results[key] = dict(model=name, rate=rate, **score(run_dir, args))
             write_json(args.runs / "sweep.json", results)
-    chosen = {name: max((r for r in results.values() if r["model"] == name),
-                        key=lambda r: r["valid_ais"])["rate"]
-              for name in args.models if any(r["model"] == name for r in results.values())}
+
+    for name in args.models:
+        for rate in args.rates:
+            try_rate(name, rate)
+        # The same rule for every model: a best rate at an end of the grid extends the grid
+        # by a factor of 3 beyond that end, at most --extend times.
+        for _ in range(args.extend):
+            rates = [r["rate"] for r in tried(name)]
+            if best(name)["rate"] == rates[-1]:
+                try_rate(name, rates[-1] * 3)
+            elif best(name)["rate"] == rates[0]:
+                try_rate(name, rates[0] / 3)
+            else:
+                break
+    chosen = {name: best(name)["rate"] for name in args.models if tried(name)}
     write_json(args.runs / "chosen_rates.json", chosen)
     print(json.dumps(chosen, indent=1))
 
@@ -220,6 +238,8 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--rates", type=float, nargs="+", default=[1e-4, 3e-4, 1e-3])
     parser.add_argument("--sweep-epochs", type=int, default=5)
+    parser.add_argument("--extend", type=int, default=2,
+                        help="times the grid may grow past an end where the best rate lies")
     parser.add_argument("--sweep-examples", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--ais-examples", type=int, default=500)
