@@ -7,8 +7,12 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["avb_keras", "avb_keras.*"]),
-    package_data={"avb_keras.datasets": ["*.npz"]},
+    # The pretrained presets (saved_models/presets/NAME/: config, weights, metadata) ship
+    # inside the wheel as avb_keras/pretrained_presets/ (see avb_keras/pretrained.py).
+    packages=find_packages(include=["avb_keras", "avb_keras.*"]) + ["avb_keras.pretrained_presets"],
+    package_dir={"avb_keras.pretrained_presets": "saved_models/presets"},
+    package_data={"avb_keras.datasets": ["*.npz"],
+                  "avb_keras.pretrained_presets": ["*/*.json", "*/*.h5"]},
     install_requires=[
         "tensorflow==2.21.*",
         "keras>=3.10,<4",

@@ -17,10 +17,12 @@ from avb_keras.native_logs import quiet_start_up  # noqa: E402  (loads no Tensor
 # The avb-keras command shows TensorFlow's start-up lines per TF_CPP_MIN_LOG_LEVEL.
 with quiet_start_up():
     from avb_keras import (contrast, datasets, likelihoods, networks, optimizers,  # noqa: E402
-                           presets, priors, seeding)
+                           presets, pretrained, priors, seeding)
+    from avb_keras.presets import list_presets  # noqa: E402
     from avb_keras.models import AAE, AVB, VAE, AdversarialVI, LatentVariableModel  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = ["AAE", "AVB", "AdversarialVI", "VAE", "LatentVariableModel", "contrast", "datasets",
-           "likelihoods", "networks", "optimizers", "presets", "priors", "seeding"]
+           "likelihoods", "list_presets", "networks", "optimizers", "presets", "pretrained", "priors",
+           "seeding"]

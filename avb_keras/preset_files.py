@@ -8,7 +8,8 @@ A preset folder holds
 
     config.json        the model's class and `get_config()` (Keras's serialization)
     model.weights.h5   the weights (`model.save_weights`)
-    metadata.json      the versions of avb_keras, keras, tensorflow and tensorflow-probability
+    metadata.json      the versions of avb_keras, keras, tensorflow and tensorflow-probability,
+                       and the model card when one is given (pretrained presets have one)
 
 and is written to a hidden folder beside the target, then renamed into place, so
 a crash never leaves half a preset. It loads in the class that saved it (or from
@@ -35,9 +36,9 @@ def is_preset_dir(name):
     return isinstance(name, (str, Path)) and Path(name).is_dir()
 
 
-def save_preset(model, preset_dir):
-    """Writes `model`'s config, weights and library versions to the folder `preset_dir`
-    (replacing one there); returns its path."""
+def save_preset(model, preset_dir, model_card=None):
+    """Writes `model`'s config, weights and library versions (and `model_card`, a dict,
+    if given) to the folder `preset_dir` (replacing one there); returns its path."""
     if not model.built:
         model.build()
     with atomic.atomic_path(preset_dir) as temporary:
@@ -45,7 +46,10 @@ def save_preset(model, preset_dir):
         (temporary / CONFIG_FILE).write_text(
             json.dumps(keras.saving.serialize_keras_object(model), indent=2))
         model.save_weights(temporary / WEIGHTS_FILE)
-        (temporary / METADATA_FILE).write_text(json.dumps(library_versions(), indent=2))
+        metadata = library_versions()
+        if model_card is not None:
+            metadata["model_card"] = model_card
+        (temporary / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
     return Path(preset_dir)
 
 

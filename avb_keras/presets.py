@@ -11,7 +11,7 @@ constructor arguments of the model (`adaptive_contrast`, `adversary_steps`, ...)
 
 import dataclasses
 
-from avb_keras import networks, optimizers
+from avb_keras import networks, optimizers, pretrained
 
 #: Training steps per call into TensorFlow (Keras's `steps_per_execution`) of a
 #: preset: the fastest measured on the project's CPU (docs/PERFORMANCE.md).
@@ -103,8 +103,28 @@ PRESETS = {
 def get(name):
     """The `Preset` called `name`; an unknown name lists the valid ones."""
     if name not in PRESETS:
-        raise ValueError(f"Unknown preset {name!r}; valid presets are {sorted(PRESETS)}.")
+        raise ValueError(f"Unknown preset {name!r}; architecture presets are {sorted(PRESETS)}, "
+                         f"pretrained presets {pretrained.names()}, or give a folder written by "
+                         "save_to_preset.")
     return PRESETS[name]
+
+
+def list_presets():
+    """Every preset `from_preset` accepts by name, architectures first, then pretrained models.
+
+    Returns:
+      {name: {"kind": "architecture" | "pretrained", "model", "description", "data",
+      "test_metric", ...}}: for an architecture, the models it configures and the
+      dataset it is made for (`test_metric` None); for a pretrained preset, its class,
+      the data it was trained on and its test metric from its model card
+      (`avb_keras.pretrained`).
+    """
+    listing = {name: {"kind": "architecture", "model": "AVB, AAE, VAE",
+                      "latent_dim": preset.latent_dim, "description": preset.description,
+                      "data": preset.dataset, "test_metric": None}
+               for name, preset in PRESETS.items()}
+    listing.update({name: pretrained.describe(name) for name in pretrained.names()})
+    return listing
 
 
 def default_optimizer(preset_name, role):

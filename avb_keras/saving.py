@@ -58,15 +58,28 @@ def load_model(path):
 
 
 def load_run(path):
-    """(model, run summary or None) from a `.keras` file or an `avb-keras train` run folder.
+    """(model, run summary or None) from a `.keras` file, an `avb-keras train` run folder,
+    a preset folder (`save_to_preset`) or a pretrained preset's name.
 
     A run folder holds `model.keras` and `metrics.json` (its data, budget, test
-    metrics and command: the summary); a bare `.keras` file has no summary.
+    metrics and command: the summary); a bare `.keras` file has no summary; a
+    preset's summary is its model card's `evaluate_on` (the data set, batch size
+    and seed its test metric was measured with), if it has one.
 
     Raises:
-      FileNotFoundError, ValueError, DamagedModelFile: as `load_model`.
+      FileNotFoundError, ValueError, DamagedModelFile: as `load_model` and
+        `from_preset`.
     """
+    from avb_keras import pretrained, preset_files
+
     path = Path(path)
+    folder = (path if (path / preset_files.CONFIG_FILE).is_file()
+              else None if path.exists() else pretrained.path(str(path)))
+    if folder is not None:
+        from avb_keras.models import LatentVariableModel
+
+        card = json.loads((folder / preset_files.METADATA_FILE).read_text()).get("model_card", {})
+        return LatentVariableModel.from_preset(folder), card.get("evaluate_on")
     summary = None
     if path.is_dir():
         if (path / "metrics.json").is_file():

@@ -31,13 +31,28 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 FRAMES_NOTE = "the four one-hot 2x2 frames; the optimum is -log 4 = -1.3863"
 
-#: name -> (model, preset, dataset, latent_dim); epochs: the preset's for four_frames.
+#: name -> (model, preset, dataset, latent_dim, extra `avb-keras train` options);
+#: epochs: the preset's for four_frames.
 MODELS = {
-    "four_frames_avb_ac": ("avb", "four_frames", "four_frames", 2),
-    "mnist_avb_ac_z32": ("avb", "mnist_mlp", "mnist", 32),
-    "mnist_avb_ac_z8": ("avb", "mnist_mlp", "mnist", 8),
-    "mnist_vae_z32": ("vae", "mnist_mlp", "mnist", 32),
-    "mnist_vae_z8": ("vae", "mnist_mlp", "mnist", 8),
+    "four_frames_avb_ac": ("avb", "four_frames", "four_frames", 2, []),
+    "mnist_avb_z32": ("avb", "mnist_mlp", "mnist", 32, ["--no-adaptive-contrast"]),
+    "mnist_avb_ac_z32": ("avb", "mnist_mlp", "mnist", 32, []),
+    "mnist_avb_fullac_z32": ("avb", "mnist_mlp", "mnist", 32, ["--adaptive-contrast", "full"]),
+    "mnist_avb_ac_z8": ("avb", "mnist_mlp", "mnist", 8, []),
+    "mnist_vae_z32": ("vae", "mnist_mlp", "mnist", 32, []),
+    "mnist_vae_z8": ("vae", "mnist_mlp", "mnist", 8, []),
+}
+#: The one-line description of each pretrained preset (`avb_keras.list_presets()`).
+DESCRIPTIONS = {
+    "four_frames_avb_ac": "AVB with Adaptive Contrast on the paper's four 2x2 frames (latent 2).",
+    "mnist_avb_z32": "Plain AVB (no Adaptive Contrast), mnist_mlp networks, latent 32.",
+    "mnist_avb_ac_z32": "AVB with Adaptive Contrast (diagonal r(z|x), the paper's), mnist_mlp "
+                        "networks, latent 32.",
+    "mnist_avb_fullac_z32": "AVB with full-covariance Adaptive Contrast, mnist_mlp networks, "
+                            "latent 32.",
+    "mnist_avb_ac_z8": "AVB with Adaptive Contrast (diagonal r(z|x)), mnist_mlp networks, latent 8.",
+    "mnist_vae_z32": "Gaussian-encoder VAE baseline, mnist_mlp networks, latent 32.",
+    "mnist_vae_z8": "Gaussian-encoder VAE baseline, mnist_mlp networks, latent 8.",
 }
 
 
@@ -52,6 +67,10 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=Path, default=REPO / "saved_models")
     parser.add_argument("--runs", type=Path, default=Path("/tmp/avb_keras_zoo_runs"),
                         help="where the training runs go (not part of the zoo)")
+    parser.add_argument("--converged", type=Path, default=None,
+                        help="take each MNIST model's finished run from CONVERGED/final/NAME "
+                             "(NAME without 'mnist_'; benchmarks/mnist_converged.py), with its "
+                             "AIS evaluation, instead of training it here")
     parser.add_argument("--reuse-runs", action="store_true",
                         help="skip training where --runs already holds a finished run "
                              "(model.keras and metrics.json): evaluate and export it")
@@ -98,23 +117,30 @@ def build(name, args):
     from avb_keras import cli
     from avb_keras.export import model_card, savedmodel
 
-    kind, preset, dataset, latent = MODELS[name]
-    run_dir = args.runs / name
+    kind, preset, dataset, latent, extra = MODELS[name]
+    converged = args.converged is not None and dataset == "mnist"
+    run_dir = (args.converged / "final" / name.removeprefix("mnist_") if converged
+               else args.runs / name)
     train_args = ["train", "--model", kind, "--preset", preset, "--dataset", dataset,
-                  "--latent-dim", str(latent), "--seed", "0", "--run-dir", str(run_dir)]
+                  "--latent-dim", str(latent), "--seed", "0", "--run-dir", str(run_dir), *extra]
     if dataset == "mnist":
         train_args += ["--data-path", str(args.mnist), "--epochs", str(args.epochs)]
     keras.backend.clear_session()
     finished = (run_dir / "model.keras").is_file() and (run_dir / "metrics.json").is_file()
-    if not (args.reuse_runs and finished):
+    if converged and not finished:
+        raise SystemExit(f"No finished run for {name} in {run_dir}: finish "
+                         "benchmarks/mnist_converged.py train first.")
+    if not (args.reuse_runs and finished) and not converged:
         if cli.main(train_args) != 0:
             raise SystemExit(f"Training {name} failed.")
 
     model, summary = savedmodel.load_trained(run_dir)
     card = model_card.card_from_run(summary)
     card["command"] = "python scripts/build_saved_models.py --only " + name + (
-        f" --epochs {args.epochs}" if dataset == "mnist" else "")
-    card["training_command"] = "avb-keras " + " ".join(train_args)
+        f" --converged {args.converged}" if converged
+        else f" --epochs {args.epochs}" if dataset == "mnist" else "")
+    card["training_command"] = (summary.get("command") if converged
+                                else "avb-keras " + " ".join(train_args))
     if dataset == "mnist":
         card["data"] = ("full MNIST: trained on the first 55000 training images (dynamic "
                         "binarization); keras_evaluate is model.evaluate on the 10000 test "
@@ -123,8 +149,9 @@ def build(name, args):
         card["data"] = ("four_frames: 8192 draws of the four frames per epoch; "
                         "keras_evaluate is model.evaluate on 1024 test draws")
     card["training_budget"] += (f" ({summary['epochs'] * _steps(dataset, summary)} steps) on a "
-                                f"shared 2-core CPU machine ({platform.machine()}), under nice "
-                                "while other TensorFlow jobs ran")
+                                f"shared 2-core CPU machine ({platform.machine()}), "
+                                + ("while other work shared it" if converged
+                                   else "under nice while other TensorFlow jobs ran"))
     base = args.out / name
     decoder_dir = savedmodel.export_decoder(model, base / "decoder", card=card)
     encoder_dir = savedmodel.export_encoder(model, base / "encoder", card=card)
@@ -132,11 +159,36 @@ def build(name, args):
     for directory in (decoder_dir, encoder_dir):
         model_card.update_model_card(directory.parent, directory.name,
                                      {"test_metrics": {"reproducible": metric}})
-    print(f"{name}: {metric['name']} = {metric['value']} ({decoder_dir}, {encoder_dir})",
-          flush=True)
+    test_metric = {"reproducible": metric}
+    if converged:  # the paired AIS of benchmarks/mnist_converged.py evaluate
+        test_metric["ais"] = ais_summary(run_dir / "evaluation.json")
+    model.save_to_preset(args.out / "presets" / name, model_card={
+        "description": DESCRIPTIONS[name], "latent_dim": latent, "data": card["data"],
+        "training_budget": card["training_budget"], "command": card["command"],
+        "training_command": card["training_command"], "keras_test": summary["test"],
+        # The adversary's KL (keras_test's kl) beside its adversary-free lower bound.
+        "kl_lower_bound": summary.get("kl_lower_bound"),
+        # What `avb-keras evaluate PRESET` scores it on by default: offline data.
+        "evaluate_on": {"dataset": "mnist_small" if dataset == "mnist" else dataset,
+                        "batch_size": 500, "seed": 0},
+        "test_metric": test_metric})
+    print(f"{name}: {metric['name']} = {metric['value']} ({decoder_dir}, {encoder_dir}, "
+          f"preset {args.out / 'presets' / name})", flush=True)
     return {"name": name, "decoder": str(decoder_dir.relative_to(args.out)),
             "encoder": str(encoder_dir.relative_to(args.out)), "metric": metric,
             "keras_test": summary["test"], "budget": card["training_budget"]}
+
+
+def ais_summary(path):
+    """{name, value, standard_error, examples, how} of a converged run's evaluation.json."""
+    import numpy as np
+
+    ais = np.asarray(json.loads(Path(path).read_text())["ais"])
+    return {"name": "ais_log_likelihood", "value": round(float(ais.mean()), 2),
+            "standard_error": round(float(ais.std(ddof=1) / np.sqrt(len(ais))), 2),
+            "examples": len(ais),
+            "how": "benchmarks/mnist_converged.py evaluate: AIS (8 chains, 500 temperatures) "
+                   "on the first test images of full MNIST, binarized once with seed 0"}
 
 
 def _steps(dataset, summary):
@@ -158,7 +210,8 @@ def write_index(out, built):
 def main(argv=None):
     args = parse_args(argv)
     names = args.only or list(MODELS)
-    if any(MODELS[n][2] == "mnist" for n in names) and not args.mnist.is_file():
+    if (any(MODELS[n][2] == "mnist" for n in names) and not args.mnist.is_file()
+            and args.converged is None):
         raise SystemExit(f"Full MNIST not found at {args.mnist}; pass --mnist PATH.")
     args.out.mkdir(parents=True, exist_ok=True)
     built = []

@@ -1,5 +1,5 @@
-"""The command line: `avb-keras train`, `export`, `evaluate` and `sample` (also
-`python -m avb_keras`).
+"""The command line: `avb-keras train`, `export`, `evaluate`, `sample` and `presets`
+(also `python -m avb_keras`).
 
 With no options `train` trains AVB with Adaptive Contrast on the MNIST subset
 that ships with the package, on CPU, in a few minutes; writes TensorBoard logs,
@@ -12,6 +12,7 @@ test metrics. One module a step:
 - `exporting`: a trained model to a TF Serving SavedModel with its model card.
 - `evaluating`: a trained model's test metrics, KL bound and AIS log-likelihood.
 - `sampling`: a PNG grid of a trained model's samples.
+- `listing`: the table of presets.
 
 A user's mistake (a bad value, a missing or damaged file) is one line on stderr
 and exit status 2; a diverged run is one line and exit status 3.
@@ -22,6 +23,7 @@ import sys
 from avb_keras.callbacks.divergence import TrainingDiverged
 from avb_keras.cli.evaluating import evaluate
 from avb_keras.cli.exporting import export
+from avb_keras.cli.listing import presets
 from avb_keras.cli.parser import build_parser
 from avb_keras.cli.sampling import sample
 from avb_keras.cli.training import run_training, train
@@ -34,7 +36,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return {"train": train, "export": export, "evaluate": evaluate,
-                "sample": sample}[args.command](args)
+                "sample": sample, "presets": presets}[args.command](args)
     except (ValueError, TypeError, OSError) as error:
         # A user mistake (or an unreadable/unwritable path): one clear line, no traceback.
         print(f"avb-keras: error: {_one_line(error)}", file=sys.stderr)

@@ -15,7 +15,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    """The parser of `avb-keras`: the commands train, export, evaluate and sample."""
+    """The parser of `avb-keras`: the commands train, export, evaluate, sample and presets."""
     parser = _Parser(
         prog="avb-keras",
         description="Adversarial Variational Bayes in Keras: train and evaluate models.")
@@ -31,6 +31,11 @@ def build_parser():
     add_export_parser(commands)
     add_evaluate_parser(commands)
     add_sample_parser(commands)
+    presets = commands.add_parser(
+        "presets", help="list the architecture and pretrained presets",
+        description="List every preset from_preset accepts by name: architectures (fresh "
+                    "weights) and the pretrained models that ship with the package.")
+    presets.add_argument("--markdown", action="store_true", help="print a Markdown table")
     return parser
 
 
@@ -194,8 +199,10 @@ def add_sample_parser(commands):
 
 
 def _add_model_path(command):
-    command.add_argument("model_path", metavar="RUN_DIR_OR_MODEL", type=Path,
-                         help="a run folder of `avb-keras train` or a .keras model file")
+    command.add_argument("model_path", metavar="RUN_DIR|MODEL|PRESET", type=Path,
+                         help="a run folder of `avb-keras train`, a .keras model file, a "
+                              "preset folder (save_to_preset) or a pretrained preset's name "
+                              "(`avb-keras presets` lists them)")
 
 
 def _number(convert, accept, expected):

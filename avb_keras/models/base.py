@@ -26,7 +26,7 @@ a `keras.optimizers.LossScaleOptimizer`.
 import keras
 import tensorflow as tf
 
-from avb_keras import (contrast, likelihoods, preset_files, presets, priors, seeding,
+from avb_keras import (contrast, likelihoods, pretrained, preset_files, presets, priors, seeding,
                        validation)
 from avb_keras.models.players import PlayerModel, serialize
 
@@ -69,26 +69,31 @@ class LatentVariableModel(PlayerModel):
 
     @classmethod
     def from_preset(cls, name, load_weights=True, **overrides):
-        """A model from a local preset folder, or with the networks of a named preset.
+        """A trained model from a (pretrained or local) preset, or a named architecture.
 
-        A `name` that is a folder is a local preset (`save_to_preset`): the saved
-        model, with its weights unless `load_weights=False`; see
-        `avb_keras.preset_files`. Otherwise `name` is a named architecture
-        (`avb_keras.presets`), freshly initialized, and overrides are network
-        settings (`latent_dim`, `seed`, ...) or constructor arguments
-        (`adaptive_contrast`, `adversary_steps`, ...).
+        - A folder: a local preset (`save_to_preset`), the saved model with its
+          weights unless `load_weights=False` (`avb_keras.preset_files`).
+        - A pretrained preset's name (`avb_keras.list_presets()`, e.g.
+          "mnist_avb_ac_z32"): the trained model, offline (`avb_keras.pretrained`);
+          with `load_weights=False` its architecture, freshly initialized.
+        - An architecture's name ("mnist_mlp", ...; `avb_keras.presets`): freshly
+          initialized, and overrides are network settings (`latent_dim`, `seed`,
+          ...) or constructor arguments (`adaptive_contrast`, `adversary_steps`, ...).
         """
-        if preset_files.is_preset_dir(name):
+        folder = name if preset_files.is_preset_dir(name) else pretrained.path(name)
+        if folder is not None:
             if overrides:
-                raise ValueError(f"A local preset is the model as saved; got overrides "
-                                 f"{sorted(overrides)} for the folder {name}.")
-            return preset_files.load_preset(cls, name, load_weights=load_weights)
+                raise ValueError(f"A saved preset is the model as saved; got overrides "
+                                 f"{sorted(overrides)} for {name}. Start from the architecture "
+                                 "preset for a different configuration.")
+            return preset_files.load_preset(cls, folder, load_weights=load_weights)
         return cls(**presets.model_kwargs(cls.preset_family, name, **overrides))
 
-    def save_to_preset(self, preset_dir):
-        """Writes the model (class, config, weights, library versions) to the folder
-        `preset_dir`, to be loaded with `from_preset(preset_dir)`; returns its path."""
-        return preset_files.save_preset(self, preset_dir)
+    def save_to_preset(self, preset_dir, model_card=None):
+        """Writes the model (class, config, weights, library versions, and `model_card`,
+        a dict of facts about it, if given) to the folder `preset_dir`, to be loaded
+        with `from_preset(preset_dir)`; returns its path."""
+        return preset_files.save_preset(self, preset_dir, model_card=model_card)
 
     def build(self, input_shape=None):
         # One forward pass on a dummy batch creates every variable, so that
