@@ -11,7 +11,7 @@ from tensorboard.plugins import base_plugin, projector
 from tensorboard.plugins.projector.projector_plugin import ProjectorPlugin
 from werkzeug.test import Client
 
-from avb_keras import VAE, callbacks, networks
+from avb_keras import VAE, callbacks, cli, datasets, networks, saving
 from avb_keras.callbacks.projector import check_sprite_size
 
 #: Not square and in colour, so that a swapped height and width or a lost channel shows.
@@ -176,3 +176,30 @@ def test_bad_settings_and_images_of_another_shape(tmp_path):
         callbacks.EmbeddingProjector(tmp_path, GREY, LABELS, every_n_epochs=0)
     with pytest.raises(ValueError, match=r"expects \[batch, 4, 4, 1\]"):
         callbacks.EmbeddingProjector(tmp_path, GREY, LABELS).set_model(tiny_avb())
+
+
+def test_cli_projector_writes_the_first_test_images(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert cli.main(["train", "--model", "vae", "--epochs", "1", "--steps-per-epoch", "2",
+                     "--batch-size", "32", "--latent-dim", "2", "--log-every", "1000",
+                     "--projector", "20", "--run-dir", str(run_dir)]) == 0
+    log_dir = run_dir / "logs" / "projector"
+    _, labels = next(iter(datasets.load("mnist_small", "test", batch_size=20, binarize=None,
+                                        with_labels=True)))
+    assert (log_dir / "metadata.tsv").read_text().split() == [str(y) for y in labels.numpy()]
+    assert tf.io.decode_png((log_dir / "sprite.png").read_bytes()).shape == (4 * 28, 5 * 28, 1)
+    model = saving.load_model(run_dir / "model.keras")
+    images = next(iter(datasets.load("mnist_small", "test", batch_size=20, binarize=None)))
+    np.testing.assert_allclose(
+        tf.train.load_checkpoint(str(log_dir)).get_tensor("latent_means"),
+        model.moment_matched_gaussian(images).mean(), atol=1e-5)
+    assert get_runs(run_dir / "logs") == ["projector"]
+
+    assert cli.main(["train", "--model", "vae", "--epochs", "1", "--projector", "1001",
+                     "--run-dir", str(tmp_path / "too_many")]) == 2
+    assert "--projector 1001: num_examples=1001 exceeds the 1000 examples of mnist_small/test" in (
+        capsys.readouterr().err)
+
+
+def get_runs(logdir):
+    return projector_routes(logdir)("/runs").get_json()
