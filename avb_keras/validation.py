@@ -56,18 +56,18 @@ def empty_message(layout, name=DATA, shape=None):
     return f"{name} is empty{where}: expected images{_shaped(layout)}."
 
 
-def shape_message(shape, layout, name=DATA):
-    return f"{name} has shape {list(shape)}, but the model expects {layout}."
+def shape_message(shape, layout, name=DATA, reader="the model"):
+    return f"{name} has shape {list(shape)}, but {reader} expects {layout}."
 
 
 def nonfinite_message(name=DATA, expected="pixel values"):
     return f"{name} contains NaN or Inf: expected finite {expected}."
 
 
-def range_message(bound, name=DATA):
-    """Values `bound` ("below 0" or "above 1") under a Bernoulli likelihood."""
+def range_message(bound, name=DATA, reader="a Bernoulli likelihood"):
+    """Values `bound` ("below 0" or "above 1") where `reader` needs pixels in [0, 1]."""
     hint = f" ({EIGHT_BIT_HINT})" if bound == "above 1" else ""
-    return (f"{name} has values {bound}: a Bernoulli likelihood expects pixel "
+    return (f"{name} has values {bound}: {reader} expects pixel "
             f"values in [0, 1]{hint}.")
 
 

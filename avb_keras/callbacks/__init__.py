@@ -8,6 +8,13 @@
 `ImagePanels` (prior samples, reconstructions, posteriors over the latent
 plane) and `HParamsLogger` (the run's configuration) share one writer per
 directory and write at step = `model.optimizer.iterations`.
+
+`EmbeddingProjector` writes the posterior means of labelled images, their
+labels and thumbnails for TensorBoard's Embedding Projector, in a directory
+of its own (the PROJECTOR tab of the same `tensorboard` command):
+
+    projector = avb_keras.callbacks.EmbeddingProjector("runs/x/logs/projector",
+                                                       x_test[:1000], y_test[:1000])
 """
 
 from avb_keras.callbacks.base import SummaryCallback, close_writer, summary_writer
@@ -16,6 +23,7 @@ from avb_keras.callbacks.hparams import HParamsLogger, model_hparams
 from avb_keras.callbacks.images import ImagePanels
 from avb_keras.callbacks.kl_check import KLBoundCheck, KLBoundWarning
 from avb_keras.callbacks.monitor import TrainingMonitor
+from avb_keras.callbacks.projector import EmbeddingProjector
 
 
 def monitoring_callbacks(log_dir, data, log_every=50, hparams=None):
@@ -33,7 +41,7 @@ def monitoring_callbacks(log_dir, data, log_every=50, hparams=None):
             ImagePanels(log_dir, data)]
 
 
-__all__ = ["DivergenceGuard", "HParamsLogger", "ImagePanels", "KLBoundCheck", "KLBoundWarning",
-           "SummaryCallback", "TrainingDiverged",
+__all__ = ["DivergenceGuard", "EmbeddingProjector", "HParamsLogger", "ImagePanels",
+           "KLBoundCheck", "KLBoundWarning", "SummaryCallback", "TrainingDiverged",
            "TrainingMonitor", "close_writer", "model_hparams", "monitoring_callbacks",
            "summary_writer"]

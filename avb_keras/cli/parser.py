@@ -75,7 +75,8 @@ def add_model_options(train):
 
 
 def add_run_options(train):
-    """Where and how the run goes: --run-dir, --clip-norm, --seed, --strategy, --log-every."""
+    """Where and how the run goes: --run-dir, --clip-norm, --seed, --strategy, --log-every,
+    --projector."""
     train.add_argument("--run-dir", type=Path, default=None,
                        help="where logs, checkpoints and the model go "
                             "(default: runs/<model>-<preset>-<time>); a run directory "
@@ -94,6 +95,11 @@ def add_run_options(train):
                        help="TensorBoard scalars and histograms every this many steps "
                             "(default: about 50, a multiple of the steps per execution; "
                             "images and epoch metrics after each epoch)")
+    train.add_argument("--projector", type=_non_negative_int, default=0, metavar="N",
+                       help="after each epoch, write the posterior means of the first N test "
+                            "images with their labels and thumbnails to RUN_DIR/logs/projector "
+                            "for TensorBoard's Embedding Projector (a flat --dataset folder "
+                            "labels them all 0; default 0: off)")
 
 
 def add_optimizer_options(train):

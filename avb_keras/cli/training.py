@@ -153,7 +153,8 @@ def training_callbacks(args, settings, history, write_dir, chief):
 
 
 def monitoring(args, settings):
-    """TensorBoard: Keras's writers use logs/train and logs/validation, ours logs/avb.
+    """TensorBoard: Keras's writers use logs/train and logs/validation, ours logs/avb
+    (and logs/projector with --projector).
 
     They read mirrored weights alone, so the other workers need not wait.
     """
@@ -166,7 +167,25 @@ def monitoring(args, settings):
                 logs / "avb", monitor_data, log_every=settings.log_every,
                 hparams={"dataset": args.dataset, "batch_size": settings.batch_size,
                          "epochs": settings.epochs, "strategy": args.strategy}),
-            callbacks.KLBoundCheck(monitor_data, seed=args.seed)]
+            callbacks.KLBoundCheck(monitor_data, seed=args.seed),
+            *embedding_projector(args, settings, logs / "projector")]
+
+
+def embedding_projector(args, settings, log_dir):
+    """--projector N: the first N test images, as stored (grey levels, not binarized: the
+    thumbnails show them), with their labels; no callback for N = 0."""
+    if not args.projector:
+        return []
+    try:  # too many images for the split or for the sprite
+        test = datasets.load(args.dataset, "test", batch_size=args.projector, binarize=None,
+                             seed=args.seed + SPLITS.index("test"), with_labels=True,
+                             path=args.data_path, num_examples=args.projector,
+                             image_size=settings.image_size)
+        images, labels = next(iter(test))
+        return [callbacks.EmbeddingProjector(log_dir, images.numpy(), labels.numpy(),
+                                             seed=args.seed)]
+    except ValueError as error:
+        raise ValueError(f"--projector {args.projector}: {error}") from error
 
 
 def fit(model, data, steps, settings, done):
