@@ -159,3 +159,13 @@ def test_implicit_encoders_have_no_density(name):
         with pytest.raises(TypeError, match="needs an encoder with a density"):
             model.posterior(x)
 
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_a_numpy_batch_gives_what_its_tensor_gives(name):
+    model = BUILDERS[name](latent_dim=3)
+    x = binary_images(5)
+    from_numpy = model.moment_matched_gaussian(x, "full", seed=0)
+    from_tensor = model.moment_matched_gaussian(tf.constant(x), "full", seed=0)
+    np.testing.assert_array_equal(from_numpy.mean(), from_tensor.mean())
+    np.testing.assert_array_equal(from_numpy.covariance(), from_tensor.covariance())

@@ -271,6 +271,7 @@ def tile(x, times):
     Tiled as a [batch, -1] matrix and shaped back (a third faster than tiling
     every axis of an image batch, for the same tensor).
     """
+    x = tf.convert_to_tensor(x)
     tail = x.shape[1:]
     tail = [-1, *tail] if tail.is_fully_defined() else tf.concat([[-1], tf.shape(x)[1:]], 0)
     rows = tf.reshape(x, [tf.shape(x)[0], -1])
