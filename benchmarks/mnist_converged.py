@@ -194,6 +194,7 @@ def report(args):
             difference = ais - np.asarray(rows[baseline]["ais"])
             entry.update(paired_difference=float(difference.mean()),
                          paired_se=float(difference.std(ddof=1) / np.sqrt(len(difference))))
+        entry.update(budget(args.runs / "final" / name))
         table[name] = entry
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "table.json", {"command": " ".join(sys.argv), "rows": table,
@@ -202,19 +203,66 @@ def report(args):
     print(json.dumps(table, indent=1))
 
 
+def budget(run_dir):
+    """Epochs, steps, training seconds, and how flat the validation curve ended: the gain
+    in validation ELBO over the last 10 epochs (mean of the last 5 minus the 5 before)."""
+    summary = read_json(run_dir / "metrics.json")
+    epochs = journal(run_dir)
+    elbo = [e["val_elbo"] for e in epochs]
+    steps = summary["epochs"] * -(-55000 // summary["batch_size"])
+    return {"epochs": summary["epochs"], "steps": steps,
+            "train_seconds": summary["train_seconds"],
+            "val_elbo_last": elbo[-1],
+            "val_elbo_gain_last10": (sum(elbo[-5:]) - sum(elbo[-10:-5])) / 5
+            if len(elbo) >= 10 else None}
+
+
+def journal(run_dir):
+    path = Path(run_dir) / "epochs.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def kl_curves(run_dir):
+    """{tag: (steps, values)} of the monitor's kl/estimate and kl/lower_bound scalars."""
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+    curves = {}
+    for events in sorted((Path(run_dir) / "logs" / "avb").glob("events.out.tfevents.*")):
+        accumulator = event_accumulator.EventAccumulator(str(events), size_guidance={"tensors": 0})
+        accumulator.Reload()
+        for tag in ("kl/estimate", "kl/lower_bound"):
+            if tag in accumulator.Tags()["tensors"]:
+                steps, values = curves.setdefault(tag, ([], []))
+                for event in accumulator.Tensors(tag):
+                    steps.append(event.step)
+                    values.append(float(tensor_util.make_ndarray(event.tensor_proto)))
+    return curves
+
+
 def plot_curves(args):
+    """Validation ELBO per epoch for every model; the adversary's KL against its lower
+    bound for the AVB models (the monitor's values every --log-every steps)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for name in args.models:
-        journal = args.runs / "final" / name / "epochs.jsonl"
-        if journal.exists():
-            epochs = [json.loads(line) for line in journal.read_text().splitlines()]
-            ax.plot([e["epoch"] for e in epochs], [e["val_elbo"] for e in epochs], label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation ELBO (estimate for AVB)")
-    ax.legend()
+        run_dir = args.runs / "final" / name
+        epochs = journal(run_dir)
+        if epochs:
+            left.plot([e["epoch"] for e in epochs], [e["val_elbo"] for e in epochs], label=name)
+        if name.startswith("avb") and epochs:
+            steps_per_epoch = -(-55000 // read_json(run_dir / "metrics.json").get(
+                "batch_size", 128))
+            for tag, style in (("kl/estimate", "-"), ("kl/lower_bound", "--")):
+                steps, values = kl_curves(run_dir).get(tag, ([], []))
+                right.plot([s / steps_per_epoch for s in steps], values, style,
+                           label=f"{name} {tag.split('/')[1]}")
+    left.set(xlabel="epoch", ylabel="validation ELBO (nats; an estimate for AVB)")
+    left.set_ylim(bottom=max(left.get_ylim()[0], -140))
+    right.set(xlabel="epoch", ylabel="KL(q||p), nats: adversary's estimate and lower bound")
+    for ax in (left, right):
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(args.out / "validation_curves.png", dpi=80)
 
