@@ -5,7 +5,9 @@
 
 For each model: `avb-keras train` (its run folder goes under --runs), then the
 decoder and the encoder are exported to saved_models/NAME/decoder/<v> and
-saved_models/NAME/encoder/<v> (the next free version), and the test metric
+saved_models/NAME/encoder/<v> (the next free version; the older versions are
+removed once it is scored, unless --keep-old-versions), the pretrained preset is
+written to saved_models/presets/NAME, and the test metric
 that `tests/test_saved_models.py` reproduces is computed from the SavedModels
 alone on data that ships with the package, and written into both cards:
 
@@ -71,6 +73,9 @@ def parse_args(argv=None):
                         help="take each MNIST model's finished run from CONVERGED/final/NAME "
                              "(NAME without 'mnist_'; benchmarks/mnist_converged.py), with its "
                              "AIS evaluation, instead of training it here")
+    parser.add_argument("--keep-old-versions", action="store_true",
+                        help="keep the earlier versions of each SavedModel (default: only the "
+                             "new one stays, once it is exported and scored)")
     parser.add_argument("--reuse-runs", action="store_true",
                         help="skip training where --runs already holds a finished run "
                              "(model.keras and metrics.json): evaluate and export it")
@@ -159,6 +164,9 @@ def build(name, args):
     for directory in (decoder_dir, encoder_dir):
         model_card.update_model_card(directory.parent, directory.name,
                                      {"test_metrics": {"reproducible": metric}})
+    if not args.keep_old_versions:  # the new version is complete and scored
+        for directory in (decoder_dir, encoder_dir):
+            model_card.remove_versions(directory.parent, keep=directory.name)
     test_metric = {"reproducible": metric}
     if converged:  # the paired AIS of benchmarks/mnist_converged.py evaluate
         test_metric["ais"] = ais_summary(run_dir / "evaluation.json")

@@ -285,3 +285,17 @@ def test_cli_exports_a_model_file_and_reports_user_errors(tmp_path, capsys):
         cli.main(["export", str(model_path), "--out", str(out), "--version", "-2"])
     assert exit_info.value.code == 2
     assert "expected a non-negative integer" in capsys.readouterr().err
+
+
+def test_removing_old_versions_keeps_the_new_one_and_its_card(tmp_path):
+    model = MODELS["vae"][0]()
+    first = export_decoder(model, tmp_path / "decoder")
+    second = export_decoder(model, tmp_path / "decoder")
+    assert (first.name, second.name) == ("1", "2")
+    model_card.remove_versions(tmp_path / "decoder", keep=second.name)
+    assert sorted(p.name for p in (tmp_path / "decoder").iterdir() if p.is_dir()) == ["2"]
+    card = json.loads((tmp_path / "decoder" / "model_card.json").read_text())
+    assert list(card["versions"]) == ["2"]
+    rendered = (tmp_path / "decoder" / "MODEL_CARD.md").read_text()
+    assert "## Version 2" in rendered and "## Version 1" not in rendered
+    assert tf.saved_model.load(str(second)).signatures["serving_default"] is not None

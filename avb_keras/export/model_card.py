@@ -12,6 +12,7 @@ on the SavedModel) into an existing entry. Both files are written atomically.
 
 import datetime
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,19 @@ def update_model_card(base_dir, version, updates):
         else:
             info[key] = value
     write_model_card(base_dir, version, info)
+
+
+def remove_versions(base_dir, keep):
+    """Deletes every version folder of BASE_DIR but `keep`, and their card entries
+    (the card first: it never names a version that is gone)."""
+    base_dir = Path(base_dir)
+    card = json.loads((base_dir / CARD_JSON).read_text())
+    card["versions"] = {v: info for v, info in card["versions"].items() if v == str(keep)}
+    write_text(base_dir / CARD_JSON, json.dumps(card, indent=2) + "\n")
+    write_text(base_dir / CARD_MD, render_model_card(card))
+    for folder in base_dir.iterdir():
+        if folder.is_dir() and folder.name.isdigit() and folder.name != str(keep):
+            shutil.rmtree(folder)
 
 
 def render_model_card(card):
