@@ -199,8 +199,40 @@ def report(args):
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "table.json", {"command": " ".join(sys.argv), "rows": table,
                                          "sweep": read_json(args.runs / "sweep.json")})
+    chosen = read_json(args.runs / "chosen_rates.json")
+    (args.out / "table.md").write_text(markdown_table(table, rows, chosen) + "\n")
     plot_curves(args)
     print(json.dumps(table, indent=1))
+
+
+#: The paper's AIS log p(x) on binarized MNIST (Table 2; ../shared/AVB.md), by row.
+PAPER = {"vae_z8": -98.1, "avb_ac_z8": -96.3, "vae_z32": -87.2, "avb_ac_z32": -79.5}
+
+
+def markdown_table(table, rows, chosen):
+    """The docs/RESULTS.md table: one row a model, nats, paired against the VAE."""
+    def pm(value, error):
+        return f"{value:.2f} ± {error:.2f}"
+
+    lines = ["| model | rate | epochs (steps, train s) | AIS log p(x) | minus the VAE's "
+             "(paired) | 2000 - 500 temperatures (20 images) | adversary's KL | KL lower "
+             "bound | IWAE(5000) | val ELBO gain, last 10 epochs | paper |",
+             "|" + "---|" * 11]
+    for name, entry in table.items():
+        paired = (pm(entry["paired_difference"], entry["paired_se"])
+                  if "paired_difference" in entry else "")
+        iwae = rows[name].get("iwae_5000")
+        gain = entry.get("val_elbo_gain_last10")
+        lines.append(" | ".join([
+            f"| {name}", f"{chosen.get(name, float('nan')):g}",
+            f"{entry['epochs']} ({entry['steps']}, {entry['train_seconds']:.0f})",
+            pm(entry["mean"], entry["se"]), paired,
+            f"{entry['check_minus_ais_first20']:+.2f}",
+            f"{entry['kl_model']:.2f}", f"{entry['kl_lower_bound']:.2f}",
+            f"{iwae:.2f}" if iwae is not None else "",
+            f"{gain:+.2f}" if gain is not None else "",
+            f"{PAPER[name]}" if name in PAPER else ""]) + " |")
+    return "\n".join(lines)
 
 
 def budget(run_dir):
