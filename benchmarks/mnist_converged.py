@@ -13,7 +13,9 @@ Steps, each resumable (rerun the same command; finished work is read back):
               images (8 chains, 100 temperatures, seed 0); the best rate wins, and a best
               rate at an end of the grid extends it by 3x past that end (--extend times)
     train     each model, one `avb-keras train` run (run directory under --runs) at its
-              chosen rate, a cosine decay over --epochs and a moving average (EMA 0.999)
+              chosen rate, a cosine decay over --epochs and a moving average (EMA 0.999);
+              a run that diverges (its last validation ELBO more than 5 nats below its
+              best) is set aside and the model trains again at the next lower sweep rate
     evaluate  AIS on the same --ais-examples statically binarized test images for every
               model (8 chains, --ais-steps temperatures, seed 0; per-image values kept for
               pairing), the model's own KL beside `evaluation.kl_lower_bound`, IWAE(5000)
@@ -129,18 +131,53 @@ def static_images(split, count, args):
     return (np.random.default_rng(0).random(images.shape) < images).astype("float32")
 
 
+#: A final run diverged if its last validation ELBO lies this many nats below its best
+#: epoch's (with a cosine decay and a moving average, a stable run ends near its best).
+DIVERGED_NATS = 5.0
+
+
 def train(args):
-    """One resumable `avb-keras train` run per model at its chosen rate."""
+    """One resumable `avb-keras train` run per model at its chosen rate.
+
+    The same rule for every model: a run that diverged (`diverged`) is set aside as
+    final/NAME.diverged@RATE and the model trains again at the next lower rate of its
+    sweep. final_rates.json records the rate of each final run and the rates that diverged.
+    """
     chosen = read_json(args.runs / "chosen_rates.json")
+    sweep = read_json(args.runs / "sweep.json")
+    final = read_json(args.runs / "final_rates.json")
     for name in args.models:
         if name not in chosen:
             raise SystemExit(f"No chosen rate for {name}: run `sweep` first.")
+        record = final.setdefault(name, {"diverged": []})
         run_dir = args.runs / "final" / name
-        if (run_dir / "metrics.json").exists():
-            continue
-        start = time.time()
-        run(train_command(name, chosen[name], args.epochs, run_dir, args))
-        print(f"{name}: {time.time() - start:.0f} s", flush=True)
+        rates = sorted({r["rate"] for r in sweep.values()
+                        if r["model"] == name and r["rate"] <= chosen[name]}, reverse=True)
+        for rate in (r for r in rates if r not in record["diverged"]):
+            if not (run_dir / "metrics.json").exists():
+                start = time.time()
+                run(train_command(name, rate, args.epochs, run_dir, args))
+                print(f"{name}: {time.time() - start:.0f} s", flush=True)
+            if not diverged(run_dir):
+                record["rate"] = rate
+                break
+            print(f"{name} diverged at rate {rate:g}; next: a lower rate", flush=True)
+            record["diverged"].append(rate)
+            run_dir.rename(run_dir.with_name(f"{name}.diverged@{rate:.3g}"))
+            write_json(args.runs / "final_rates.json", final)
+        else:
+            raise SystemExit(f"{name} diverged at every rate of its sweep up to {chosen[name]}.")
+        write_json(args.runs / "final_rates.json", final)
+
+
+def diverged(run_dir):
+    """Whether the run's last validation ELBO is non-finite or more than DIVERGED_NATS
+    below its best epoch's."""
+    import math
+    elbo = [e["val_elbo"] for e in journal(run_dir)]
+    if not all(math.isfinite(v) for v in elbo):
+        return True
+    return elbo[-1] < max(elbo) - DIVERGED_NATS
 
 
 def evaluate(args):
@@ -198,9 +235,10 @@ def report(args):
         table[name] = entry
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "table.json", {"command": " ".join(sys.argv), "rows": table,
-                                         "sweep": read_json(args.runs / "sweep.json")})
-    chosen = read_json(args.runs / "chosen_rates.json")
-    (args.out / "table.md").write_text(markdown_table(table, rows, chosen) + "\n")
+                                         "sweep": read_json(args.runs / "sweep.json"),
+                                         "final_rates": read_json(args.runs / "final_rates.json")})
+    final = read_json(args.runs / "final_rates.json")
+    (args.out / "table.md").write_text(markdown_table(table, rows, final) + "\n")
     plot_curves(args)
     print(json.dumps(table, indent=1))
 
@@ -209,7 +247,7 @@ def report(args):
 PAPER = {"vae_z8": -98.1, "avb_ac_z8": -96.3, "vae_z32": -87.2, "avb_ac_z32": -79.5}
 
 
-def markdown_table(table, rows, chosen):
+def markdown_table(table, rows, final):
     """The docs/RESULTS.md table: one row a model, nats, paired against the VAE."""
     def pm(value, error):
         return f"{value:.2f} ± {error:.2f}"
@@ -224,7 +262,7 @@ def markdown_table(table, rows, chosen):
         iwae = rows[name].get("iwae_5000")
         gain = entry.get("val_elbo_gain_last10")
         lines.append(" | ".join([
-            f"| {name}", f"{chosen.get(name, float('nan')):g}",
+            f"| {name}", rate_text(final.get(name, {})),
             f"{entry['epochs']} ({entry['steps']}, {entry['train_seconds']:.0f})",
             pm(entry["mean"], entry["se"]), paired,
             f"{entry['check_minus_ais_first20']:+.2f}",
@@ -269,6 +307,14 @@ def kl_curves(run_dir):
                     steps.append(event.step)
                     values.append(float(tensor_util.make_ndarray(event.tensor_proto)))
     return curves
+
+
+def rate_text(record):
+    """The final run's rate, and the rates that diverged before it."""
+    text = f"{record.get('rate', float('nan')):g}"
+    if record.get("diverged"):
+        text += " (diverged: " + ", ".join(f"{r:g}" for r in record["diverged"]) + ")"
+    return text
 
 
 def plot_curves(args):
