@@ -7,7 +7,7 @@
 A preset folder holds
 
     config.json        the model's class and `get_config()` (Keras's serialization)
-    model.weights.h5   the weights (`model.save_weights`)
+    model.weights.h5   the weights (`model.save_weights`; no optimizer state)
     metadata.json      the versions of avb_keras, keras, tensorflow and tensorflow-probability,
                        and the model card when one is given (pretrained presets have one)
 
@@ -18,6 +18,7 @@ version, with Keras's safe mode on.
 """
 
 import json
+import warnings
 from pathlib import Path
 
 import keras
@@ -45,12 +46,26 @@ def save_preset(model, preset_dir, model_card=None):
         temporary.mkdir()
         (temporary / CONFIG_FILE).write_text(
             json.dumps(keras.saving.serialize_keras_object(model), indent=2))
-        model.save_weights(temporary / WEIGHTS_FILE)
+        weights_only(model).save_weights(temporary / WEIGHTS_FILE)
         metadata = library_versions()
         if model_card is not None:
             metadata["model_card"] = model_card
         (temporary / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
     return Path(preset_dir)
+
+
+def weights_only(model):
+    """`model`, or an uncompiled copy of it with the same weights if it has optimizers
+    (Keras's `save_weights` also writes a compiled model's optimizer state: three to four
+    times the weights, which a preset does not need)."""
+    if getattr(model, "optimizer", None) is None:
+        return model
+    config = keras.saving.serialize_keras_object(model)
+    config.pop("compile_config", None)  # uncompiled: no optimizer state to write
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.build()
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def load_preset(cls, preset_dir, load_weights=True):
@@ -112,7 +127,11 @@ def _load_weights(model, path):
         raise FileNotFoundError(f"No {path.name} in the preset folder {path.parent}; "
                                 "give load_weights=False for the architecture alone.")
     try:
-        model.load_weights(path)
+        with warnings.catch_warnings():
+            # A preset holds no optimizer state (`weights_only`): a compiled model's
+            # optimizers start afresh, as Keras warns.
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            model.load_weights(path)
     except (OSError, ValueError) as error:
         raise ValueError(f"The preset's weights file {path} is damaged or does not fit its "
                          f"config: {' '.join(str(error).split())}") from None

@@ -87,3 +87,17 @@ def test_a_vae_round_trips_too(tmp_path):
 def test_a_local_preset_takes_no_overrides(saved):
     with pytest.raises(ValueError, match=r"got overrides \['latent_dim'\]"):
         AVB.from_preset(saved[1], latent_dim=3)
+
+
+def test_a_trained_models_preset_holds_its_weights_without_optimizer_state(tmp_path):
+    import h5py
+
+    model = tiny_vae()
+    model.compile()
+    model.fit(binary_images(16), epochs=1, batch_size=8, verbose=0)
+    folder = model.save_to_preset(tmp_path / "trained")
+    with h5py.File(folder / "model.weights.h5") as weights:
+        assert "optimizer" not in weights
+    loaded = VAE.from_preset(folder)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(a, b)
