@@ -92,6 +92,11 @@ def load_preset(cls, preset_dir, load_weights=True):
     return model
 
 
+def model_card(preset_dir):
+    """The model card stored in the preset's metadata.json (a dict; empty if it has none)."""
+    return _read_json(Path(preset_dir) / METADATA_FILE).get("model_card", {})
+
+
 def library_versions():
     """{library: version} of avb_keras and the libraries its models are built on."""
     import avb_keras  # the package imports this module; by now it is loaded

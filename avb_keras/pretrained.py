@@ -60,8 +60,7 @@ def path(name):
 
 def card(name):
     """The model card stored with the pretrained preset `name` (a dict)."""
-    metadata = json.loads((path(name) / preset_files.METADATA_FILE).read_text())
-    return metadata.get("model_card", {})
+    return preset_files.model_card(path(name))
 
 
 def describe(name):

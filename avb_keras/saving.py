@@ -78,8 +78,8 @@ def load_run(path):
     if folder is not None:
         from avb_keras.models import LatentVariableModel
 
-        card = json.loads((folder / preset_files.METADATA_FILE).read_text()).get("model_card", {})
-        return LatentVariableModel.from_preset(folder), card.get("evaluate_on")
+        return (LatentVariableModel.from_preset(folder),
+                preset_files.model_card(folder).get("evaluate_on"))
     summary = None
     if path.is_dir():
         if (path / "metrics.json").is_file():
