@@ -175,9 +175,10 @@ def build(name, args):
     model.save_to_preset(args.out / "presets" / name, model_card={
         "description": DESCRIPTIONS[name], "latent_dim": latent, "data": card["data"],
         "training_budget": card["training_budget"], "command": card["command"],
-        "training_command": card["training_command"], "keras_test": summary["test"],
-        # The adversary's KL (keras_test's kl) beside its adversary-free lower bound.
-        "kl_lower_bound": summary.get("kl_lower_bound"),
+        "training_command": card["training_command"],
+        "keras_test": model_card.test_metrics(summary),
+        # An adversarial model's KL: never below its adversary-free lower bound.
+        **({"kl": card["kl"]} if "kl" in card else {}),
         # What `avb-keras evaluate PRESET` scores it on by default: offline data.
         "evaluate_on": {"dataset": "mnist_small" if dataset == "mnist" else dataset,
                         "batch_size": 500, "seed": 0},
@@ -186,7 +187,8 @@ def build(name, args):
           f"preset {args.out / 'presets' / name})", flush=True)
     return {"name": name, "decoder": str(decoder_dir.relative_to(args.out)),
             "encoder": str(encoder_dir.relative_to(args.out)), "metric": metric,
-            "keras_test": summary["test"], "budget": card["training_budget"]}
+            "keras_test": model_card.test_metrics(summary), **({"kl": card["kl"]} if "kl" in card else {}),
+            "budget": card["training_budget"]}
 
 
 def ais_summary(path):

@@ -258,6 +258,34 @@ def test_model_card_records_the_model_and_merges_metrics(exported, tmp_path):
         assert piece in text, piece
 
 
+def _run_summary(model, adversary_kl, bound):
+    return {"model": model, "dataset": "mnist", "epochs": 1, "batch_size": 8, "seed": 0,
+            "train_seconds": 1.0, "command": "avb-keras train",
+            "test": {"elbo": -100.0, "kl": 20.0, "reconstruction": 80.0, "loss": 100.0},
+            "kl_lower_bound": {"mean": bound, "standard_error": 0.3, "model_kl_mean": adversary_kl,
+                               "num_examples": 256, "num_samples": 256}}
+
+
+@pytest.mark.parametrize("adversary_kl, bound, kl, elbo, source", [
+    (15.0, 146.0, 146.0, -231.0, "adversary-free lower bound"),  # plain AVB's adversary
+    (25.0, 24.5, 25.0, -100.0, "adversary")])
+def test_a_card_never_reports_an_adversarys_kl_below_its_bound(adversary_kl, bound, kl, elbo,
+                                                               source):
+    card = model_card.card_from_run(_run_summary("avb", adversary_kl, bound))
+    assert card["kl"]["value"] == kl and card["kl"]["elbo"] == elbo
+    assert card["kl"]["source"] == source
+    assert (card["kl"]["adversary_kl"], card["kl"]["lower_bound"]) == (adversary_kl, bound)
+    # model.evaluate's adversary estimates keep their values under names that say so.
+    assert card["test_metrics"]["keras_evaluate"] == {
+        "adversary_elbo": -100.0, "adversary_kl": 20.0, "reconstruction": 80.0, "loss": 100.0}
+
+
+def test_a_vae_card_keeps_its_exact_kl():
+    card = model_card.card_from_run(_run_summary("vae", 20.0, 20.0))
+    assert "kl" not in card
+    assert card["test_metrics"]["keras_evaluate"]["kl"] == 20.0
+
+
 # ------------------------------------------------------------------------- command line
 
 def test_cli_exports_a_model_file_and_reports_user_errors(tmp_path, capsys):

@@ -38,6 +38,21 @@ def test_list_presets_describes_architectures_and_pretrained_models():
         assert entry["test_metric"]["reproducible"]["value"] is not None
 
 
+def test_an_adversarial_models_card_reports_a_kl_not_below_its_adversary_free_bound():
+    """Issue 12: the KL (and ELBO) a card reports for an AVB model is never the adversary's
+    underestimate; the adversary's own figures stay on the card under their names."""
+    listing = list_presets()
+    for name in pretrained.names():
+        card = pretrained.card(name)
+        if listing[name]["model"] == "VAE":
+            assert "kl" not in card and "kl" in card["keras_test"]
+            continue
+        kl = card["kl"]
+        assert kl["value"] >= kl["lower_bound"] and kl["value"] >= kl["adversary_kl"], name
+        assert kl["elbo"] <= card["keras_test"]["adversary_elbo"] + 1e-4, name  # rounding
+        assert "kl" not in card["keras_test"] and "elbo" not in card["keras_test"], name
+
+
 def _test_digits(count):
     batch = datasets.load("mnist_small", "test", batch_size=1000, binarize="static", seed=0)
     return next(iter(batch)).numpy()[:count]

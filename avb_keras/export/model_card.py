@@ -33,9 +33,50 @@ def card_from_run(summary):
         "data": f"{summary['dataset']} (train split; model.evaluate on its test split)",
         "training_budget": (f"{summary['epochs']} epochs, batch {summary['batch_size']}, "
                             f"seed {summary['seed']}, {summary['train_seconds']} s of training"),
-        "test_metrics": {"keras_evaluate": summary["test"]},
+        "test_metrics": {"keras_evaluate": test_metrics(summary)},
+        **({"kl": reported_kl(summary)}
+           if is_adversarial(summary) and summary.get("kl_lower_bound") else {}),
         "command": summary.get("command"),
     }
+
+
+def is_adversarial(summary):
+    """Whether a run's KL (and so its ELBO) is an adversary's estimate rather than exact."""
+    return summary.get("model", "vae") != "vae"
+
+
+def test_metrics(summary):
+    """A run's `model.evaluate` metrics, with an adversary's "kl" and "elbo" named as such
+    ("adversary_kl", "adversary_elbo"): a card reports the KL of `reported_kl`."""
+    test = dict(summary["test"])
+    if is_adversarial(summary):
+        for name in ("kl", "elbo"):
+            if name in test:
+                test["adversary_" + name] = test.pop(name)
+    return test
+
+
+def reported_kl(summary):
+    """The KL a card reports for an adversarial model: never below its adversary-free bound.
+
+    For any density r, KL(q(z|x) || p(z)) >= B = E_q[log r(z|x) - log p(z)]
+    (`evaluation.kl_lower_bound`, with r the full Gaussian fitted to other draws). An
+    adversary's estimate T below B is known to be too low, so the card reports
+
+        kl = max(T, B),    elbo = elbo_T - max(0, B - T),
+
+    with T and B the means over the same first test images (metrics.json's
+    "kl_lower_bound") and elbo_T the adversary's ELBO from `model.evaluate`.
+    """
+    bound = summary["kl_lower_bound"]
+    adversary, lower = bound["model_kl_mean"], bound["mean"]
+    shortfall = max(0.0, lower - adversary)
+    return {"value": round(max(adversary, lower), 4),
+            "source": "adversary" if shortfall == 0 else "adversary-free lower bound",
+            "elbo": round(summary["test"]["elbo"] - shortfall, 4),
+            "adversary_kl": round(adversary, 4), "lower_bound": round(lower, 4),
+            "lower_bound_standard_error": round(bound["standard_error"], 4),
+            "examples": bound["num_examples"], "samples": bound["num_samples"]}
 
 
 def describe(model, kind, version_dir, card=None):
@@ -142,6 +183,13 @@ def render_model_card(card):
             lines += ["", "### Test metrics", ""]
             for name, value in info["test_metrics"].items():
                 lines.append(f"- {name}: {json.dumps(value)}")
+        if info.get("kl"):
+            kl = info["kl"]
+            lines += ["", "### KL(q(z|x) || p(z)) and ELBO (nats)", "",
+                      f"- **kl**: {kl['value']} (from the {kl['source']}); **elbo**: {kl['elbo']}",
+                      f"- the adversary's KL {kl['adversary_kl']}, its adversary-free lower "
+                      f"bound {kl['lower_bound']} +- {kl['lower_bound_standard_error']} "
+                      f"(first {kl['examples']} test images); the card reports the larger"]
         if info.get("notes"):
             lines += ["", "### Notes", "", info["notes"]]
         if info.get("command"):
