@@ -20,6 +20,10 @@ Steps, each resumable (rerun the same command; finished work is read back):
               model (8 chains, --ais-steps temperatures, seed 0; per-image values kept for
               pairing), the model's own KL beside `evaluation.kl_lower_bound`, IWAE(5000)
               for the VAEs, and --check-steps (2000) temperatures on 20 images as a check
+    lower     the second rule, in another --runs: every model one sweep rate below its
+              first-rule final rate (--rule1 RUNS); then train, evaluate and report there
+    select    of each model's two final runs, the one with the higher validation AIS (the
+              sweep's score); the paired test AIS of the selected runs (--rule1, --runs)
     report    docs/RESULTS-ready markdown and JSON: mean +/- standard error, the paired
               difference to the VAE of the same latent size +/- its paired standard error,
               the sweep, and validation curves (PNG) from each run's epochs.jsonl
@@ -170,6 +174,26 @@ def train(args):
         write_json(args.runs / "final_rates.json", final)
 
 
+def lower(args):
+    """The second rule, in a new --runs: each model's rate is the sweep rate just below the
+    rate of its first-rule final run (--rule1 RUNS). Copies the sweep; then `train`,
+    `evaluate` and `report` run there unchanged."""
+    sweep = read_json(args.rule1 / "sweep.json")
+    final = read_json(args.rule1 / "final_rates.json")
+    chosen = {}
+    for name in args.models:
+        if "rate" not in final.get(name, {}):
+            raise SystemExit(f"{name} has no final run in {args.rule1}: train it first.")
+        below = sorted(r["rate"] for r in sweep.values()
+                       if r["model"] == name and r["rate"] < final[name]["rate"])
+        if not below:
+            raise SystemExit(f"{name}: no sweep rate below {final[name]['rate']:g}.")
+        chosen[name] = below[-1]
+    write_json(args.runs / "sweep.json", sweep)
+    write_json(args.runs / "chosen_rates.json", chosen)
+    print(json.dumps(chosen, indent=1))
+
+
 def diverged(run_dir):
     """Whether the run's last validation ELBO is non-finite or more than DIVERGED_NATS
     below its best epoch's."""
@@ -213,12 +237,27 @@ def evaluate(args):
 
 def report(args):
     """Table rows with paired standard errors, the sweep, and validation curves."""
-    import numpy as np
     rows = {}
     for name in args.models:
         path = args.runs / "final" / name / "evaluation.json"
         if path.exists():
             rows[name] = read_json(path)
+    table = paired_rows(rows, {name: args.runs / "final" / name for name in rows})
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "table.json", {"command": " ".join(sys.argv), "rows": table,
+                                         "sweep": read_json(args.runs / "sweep.json"),
+                                         "final_rates": read_json(args.runs / "final_rates.json")})
+    final = read_json(args.runs / "final_rates.json")
+    (args.out / "table.md").write_text(markdown_table(table, rows, final) + "\n")
+    plot_curves(args)
+    print(json.dumps(table, indent=1))
+
+
+def paired_rows(rows, run_dirs):
+    """{name: entry} from each model's evaluation.json: AIS mean +/- standard error, the
+    2000-temperature check, the KL beside its bound, the run's budget, and the paired
+    difference to the VAE of the same latent size (where it is among `rows`)."""
+    import numpy as np
     table = {}
     for name, result in rows.items():
         ais = np.asarray(result["ais"])
@@ -231,16 +270,61 @@ def report(args):
             difference = ais - np.asarray(rows[baseline]["ais"])
             entry.update(paired_difference=float(difference.mean()),
                          paired_se=float(difference.std(ddof=1) / np.sqrt(len(difference))))
-        entry.update(budget(args.runs / "final" / name))
+        entry.update(budget(run_dirs[name]))
         table[name] = entry
+    return table
+
+
+def select(args):
+    """Of each model's two final runs (the first rule's in --rule1, the second's in
+    --runs), the one with the higher validation AIS: the sweep's score (`score`), the same
+    rule for every model. The test AIS of the selected runs, paired against the selected
+    VAE, goes to --out (table.json, table.md)."""
+    picks, rows, run_dirs = {}, {}, {}
+    for name in args.models:
+        candidates = {}
+        for rule, runs in (("rule 1", args.rule1), ("rule 2", args.runs)):
+            run_dir = runs / "final" / name
+            if not (run_dir / "evaluation.json").exists():
+                continue
+            path = run_dir / "valid_score.json"
+            if not path.exists():
+                write_json(path, score(run_dir, args))
+            candidates[rule] = {"rate": read_json(runs / "final_rates.json")[name]["rate"],
+                                **read_json(path), "run_dir": str(run_dir)}
+        if candidates:
+            rule = max(candidates, key=lambda r: candidates[r]["valid_ais"])
+            picks[name] = {"selected": rule, **candidates}
+            run_dirs[name] = Path(candidates[rule]["run_dir"])
+            rows[name] = read_json(run_dirs[name] / "evaluation.json")
+    table = paired_rows(rows, run_dirs)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "table.json", {"command": " ".join(sys.argv), "rows": table,
-                                         "sweep": read_json(args.runs / "sweep.json"),
-                                         "final_rates": read_json(args.runs / "final_rates.json")})
-    final = read_json(args.runs / "final_rates.json")
-    (args.out / "table.md").write_text(markdown_table(table, rows, final) + "\n")
-    plot_curves(args)
-    print(json.dumps(table, indent=1))
+    write_json(args.out / "table.json", {"command": " ".join(sys.argv), "picks": picks,
+                                         "rows": table})
+    (args.out / "table.md").write_text(selection_table(picks, table) + "\n")
+    print(selection_table(picks, table))
+
+
+def selection_table(picks, table):
+    """The markdown of `select`: both rules' rates and validation AIS, the pick, its test AIS."""
+    def pm(value, error):
+        return f"{value:.2f} ± {error:.2f}"
+
+    def rule(pick, name):
+        return (f"{pick[name]['rate']:g}: {pm(pick[name]['valid_ais'], pick[name]['valid_ais_se'])}"
+                if name in pick else "")
+
+    lines = ["| model | rule 1: rate, validation AIS | rule 2: rate, validation AIS | selected "
+             "| test AIS log p(x) | minus the VAE's (paired) | adversary's KL | KL lower bound |",
+             "|" + "---|" * 8]
+    for name, entry in table.items():
+        pick = picks[name]
+        lines.append(" | ".join([
+            f"| {name}", rule(pick, "rule 1"), rule(pick, "rule 2"), pick["selected"],
+            pm(entry["mean"], entry["se"]),
+            pm(entry["paired_difference"], entry["paired_se"]) if "paired_se" in entry else "",
+            f"{entry['kl_model']:.2f}", f"{entry['kl_lower_bound']:.2f}"]) + " |")
+    return "\n".join(lines)
 
 
 #: The paper's AIS log p(x) on binarized MNIST (Table 2; ../shared/AVB.md), by row.
@@ -358,7 +442,8 @@ def write_json(path, value):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("sweep", "train", "evaluate", "report"))
+    parser.add_argument("step", choices=("sweep", "train", "evaluate", "report", "lower",
+                                             "select"))
     parser.add_argument("--runs", type=Path, required=True,
                         help="run directories (outside the repository)")
     parser.add_argument("--data-path", default=str(REPO.parent / "shared" / "data" / "mnist.npz"))
@@ -377,9 +462,14 @@ def main(argv=None):
     parser.add_argument("--steps-per-epoch", type=int, default=None,
                         help="cap every epoch (a quick check of the pipeline, not a result)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--rule1", type=Path, default=None,
+                        help="lower, select: the first rule's --runs")
     args = parser.parse_args(argv)
     args.out = args.out or args.runs / "report"
-    {"sweep": sweep, "train": train, "evaluate": evaluate, "report": report}[args.step](args)
+    if args.step in ("lower", "select") and args.rule1 is None:
+        parser.error(f"{args.step} needs --rule1 RUNS (the first rule's run directories)")
+    {"sweep": sweep, "train": train, "evaluate": evaluate, "report": report,
+     "lower": lower, "select": select}[args.step](args)
 
 
 if __name__ == "__main__":
