@@ -60,6 +60,9 @@ MODELS = {
 }
 #: The model each row is paired with (same latent size).
 BASELINE = {"32": "vae_z32", "8": "vae_z8"}
+#: Further paired comparisons, row -> the row it is compared with: full AC against the
+#: paper's diagonal AC.
+COMPARED_WITH = {"avb_fullac_z32": "avb_ac_z32"}
 
 
 def train_command(name, rate, epochs, run_dir, args, schedule=True):
@@ -248,7 +251,8 @@ def report(args):
                                          "sweep": read_json(args.runs / "sweep.json"),
                                          "final_rates": read_json(args.runs / "final_rates.json")})
     final = read_json(args.runs / "final_rates.json")
-    (args.out / "table.md").write_text(markdown_table(table, rows, final) + "\n")
+    (args.out / "table.md").write_text(
+        "\n".join([markdown_table(table, rows, final), *comparison_lines(table)]) + "\n")
     plot_curves(args)
     print(json.dumps(table, indent=1))
 
@@ -267,12 +271,30 @@ def paired_rows(rows, run_dirs):
                      np.asarray(result["ais_check_first20"]) - ais[:20]))}
         baseline = BASELINE[name.rsplit("_z", 1)[1]]
         if baseline in rows and baseline != name:
-            difference = ais - np.asarray(rows[baseline]["ais"])
-            entry.update(paired_difference=float(difference.mean()),
-                         paired_se=float(difference.std(ddof=1) / np.sqrt(len(difference))))
+            entry.update(zip(("paired_difference", "paired_se"),
+                             paired(ais, rows[baseline]["ais"])))
+        other = COMPARED_WITH.get(name)
+        if other in rows:
+            entry["compared_with"] = dict(zip(("model", "paired_difference", "paired_se"),
+                                              (other, *paired(ais, rows[other]["ais"]))))
         entry.update(budget(run_dirs[name]))
         table[name] = entry
     return table
+
+
+def paired(ais, other):
+    """The mean per-image difference of two models' AIS values and its standard error."""
+    import numpy as np
+    difference = np.asarray(ais) - np.asarray(other)
+    return float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(len(difference)))
+
+
+def comparison_lines(table):
+    """One line per COMPARED_WITH pair below a table: the paired difference."""
+    return [f"\n{name} minus {entry['compared_with']['model']} (paired, same images): "
+            f"{entry['compared_with']['paired_difference']:+.2f} ± "
+            f"{entry['compared_with']['paired_se']:.2f} nats"
+            for name, entry in table.items() if "compared_with" in entry]
 
 
 def select(args):
@@ -301,8 +323,9 @@ def select(args):
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "table.json", {"command": " ".join(sys.argv), "picks": picks,
                                          "rows": table})
-    (args.out / "table.md").write_text(selection_table(picks, table) + "\n")
-    print(selection_table(picks, table))
+    text = "\n".join([selection_table(picks, table), *comparison_lines(table)])
+    (args.out / "table.md").write_text(text + "\n")
+    print(text)
 
 
 def selection_table(picks, table):

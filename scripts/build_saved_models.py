@@ -80,6 +80,8 @@ def parse_args(argv=None):
     parser.add_argument("--reuse-runs", action="store_true",
                         help="skip training where --runs already holds a finished run "
                              "(model.keras and metrics.json): evaluate and export it")
+    parser.add_argument("--results-table", action="store_true",
+                        help="only print docs/RESULTS.md's zoo table from OUT/index.json")
     return parser.parse_args(argv)
 
 
@@ -219,8 +221,38 @@ def write_index(out, built):
     write_text(path, json.dumps(dict(sorted(index.items())), indent=2) + "\n")
 
 
+def results_table(out):
+    """docs/RESULTS.md's zoo table (markdown) from OUT/index.json."""
+    index = json.loads((out / "index.json").read_text())
+    lines = ["| model | training | reproducible test metric (nats) | Monte Carlo std over 5 "
+             "seeds | `model.evaluate` on its test set | KL the card reports, first 256 test images "
+             "(its ELBO, whole test set) |",
+             "|---|---|---|---|---|---|"]
+    for name, entry in index.items():
+        metric, test = entry["metric"], entry["keras_test"]
+        if metric["name"] == "log_likelihood":
+            value = f"exact log p(x) = {metric['value']:.4f} (optimum -1.3863)"
+            spread = "deterministic"
+        else:
+            value = f"-log p(x\\|z) = {metric['value']:.3f}" + (
+                f"; ELBO = {metric['elbo']:.3f}" if "elbo" in metric else "")
+            spread = f"{metric['monte_carlo_std']['reconstruction']:.3f}"
+        evaluated = ", ".join(f"{key} {test[key]:.2f}" for key in (
+            "reconstruction", "elbo", "kl", "adversary_elbo", "adversary_kl",
+            "adversary_accuracy") if key in test)
+        kl = entry.get("kl")
+        reported = (f"{kl['value']:.2f} from the {kl['source']} ({kl['elbo']:.2f})" if kl
+                    else f"{test['kl']:.2f}, exact ({test['elbo']:.2f})")
+        lines.append(f"| `{name}` | {entry['budget'].split(' on a ')[0]} | {value} | {spread} "
+                     f"| {evaluated} | {reported} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.results_table:
+        print(results_table(args.out))
+        return 0
     names = args.only or list(MODELS)
     if (any(MODELS[n][2] == "mnist" for n in names) and not args.mnist.is_file()
             and args.converged is None):

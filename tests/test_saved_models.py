@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 ZOO = Path(__file__).resolve().parents[1] / "saved_models"
-EXPECTED = {"four_frames_avb_ac", "mnist_avb_ac_z32", "mnist_avb_ac_z8", "mnist_vae_z32",
-            "mnist_vae_z8"}
+EXPECTED = {"four_frames_avb_ac", "mnist_avb_z32", "mnist_avb_ac_z32", "mnist_avb_fullac_z32",
+            "mnist_avb_ac_z8", "mnist_vae_z32", "mnist_vae_z8"}
 CARD_FIELDS = ("model_class", "preset", "latent_dim", "data", "training_budget", "test_metrics",
                "command", "example_requests", "signatures")
 
