@@ -3,7 +3,9 @@
 # this script after an interruption. Run directories go in RUNS, outside the repository:
 #     nohup benchmarks/mnist_converged.sh /work/runs/mnist > /work/runs/mnist.log 2>&1 &
 # The zoo's models first (trained, then evaluated), then full AC. One process per
-# evaluated model: evaluating several models in one process grew to 21 GB RSS.
+# evaluated model: evaluating several models in one process grew to 21 GB RSS. (The cause
+# was kl_lower_bound's 500 x 256 encoder draws at once, peaking near 22 GB and kept by
+# the allocator; it now goes through the encoder in chunks and peaks near 2 GB.)
 set -e
 RUNS=${1:?usage: benchmarks/mnist_converged.sh RUNS_DIR}
 cd "$(dirname "$0")/.."
