@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD
 PY=${PYTHON:-.venv/bin/python}
 step() { echo "=== $* $(date -Is)"; $PY benchmarks/mnist_converged.py "$@" --runs "$RUNS"; }
-MODELS="vae_z32 avb_ac_z32 avb_fullac_z32 vae_z8 avb_ac_z8 avb_z32"
+MODELS="vae_z32 avb_ac_z32 avb_fullac_z32 vae_z8 avb_ac_z8 avb_fullac_z8 avb_z32"
 step lower --rule1 "$RULE1"
 for m in $MODELS; do
     step train --models "$m"
