@@ -1,6 +1,6 @@
 """Builds the saved_models/ zoo: train, evaluate, export, write the model cards.
 
-    .venv/bin/python scripts/build_saved_models.py            # all five (about 1 h on 2 busy CPUs)
+    .venv/bin/python scripts/build_saved_models.py            # all of them (hours on 2 busy CPUs)
     .venv/bin/python scripts/build_saved_models.py --only mnist_vae_z8 --epochs 1
 
 For each model: `avb-keras train` (its run folder goes under --runs), then the
@@ -41,6 +41,7 @@ MODELS = {
     "mnist_avb_ac_z32": ("avb", "mnist_mlp", "mnist", 32, []),
     "mnist_avb_fullac_z32": ("avb", "mnist_mlp", "mnist", 32, ["--adaptive-contrast", "full"]),
     "mnist_avb_ac_z8": ("avb", "mnist_mlp", "mnist", 8, []),
+    "mnist_avb_fullac_z8": ("avb", "mnist_mlp", "mnist", 8, ["--adaptive-contrast", "full"]),
     "mnist_vae_z32": ("vae", "mnist_mlp", "mnist", 32, []),
     "mnist_vae_z8": ("vae", "mnist_mlp", "mnist", 8, []),
 }
@@ -54,6 +55,8 @@ DESCRIPTIONS = {
     "mnist_avb_fullac_z32": "AVB with full-covariance Adaptive Contrast, mnist_mlp networks, "
                             "latent 32.",
     "mnist_avb_ac_z8": "AVB with Adaptive Contrast (diagonal r(z|x)), mnist_mlp networks, latent 8.",
+    "mnist_avb_fullac_z8": "AVB with full-covariance Adaptive Contrast, mnist_mlp networks, "
+                           "latent 8.",
     "mnist_vae_z32": "Gaussian-encoder VAE baseline, mnist_mlp networks, latent 32.",
     "mnist_vae_z8": "Gaussian-encoder VAE baseline, mnist_mlp networks, latent 8.",
 }
