@@ -259,9 +259,11 @@ def test_model_card_records_the_model_and_merges_metrics(exported, tmp_path):
 
 
 def _run_summary(model, adversary_kl, bound):
+    adversary = {"adversary_accuracy": 0.9} if model != "vae" else {}
     return {"model": model, "dataset": "mnist", "epochs": 1, "batch_size": 8, "seed": 0,
             "train_seconds": 1.0, "command": "avb-keras train",
-            "test": {"elbo": -100.0, "kl": 20.0, "reconstruction": 80.0, "loss": 100.0},
+            "test": {"elbo": -100.0, "kl": 20.0, "reconstruction": 80.0, "loss": 100.0,
+                     **adversary},
             "kl_lower_bound": {"mean": bound, "standard_error": 0.3, "model_kl_mean": adversary_kl,
                                "num_examples": 256, "num_samples": 256}}
 
@@ -277,7 +279,8 @@ def test_a_card_never_reports_an_adversarys_kl_below_its_bound(adversary_kl, bou
     assert (card["kl"]["adversary_kl"], card["kl"]["lower_bound"]) == (adversary_kl, bound)
     # model.evaluate's adversary estimates keep their values under names that say so.
     assert card["test_metrics"]["keras_evaluate"] == {
-        "adversary_elbo": -100.0, "adversary_kl": 20.0, "reconstruction": 80.0, "loss": 100.0}
+        "adversary_elbo": -100.0, "adversary_kl": 20.0, "reconstruction": 80.0, "loss": 100.0,
+        "adversary_accuracy": 0.9}
 
 
 def test_a_vae_card_keeps_its_exact_kl():
