@@ -177,13 +177,13 @@ def build(name, args):
     if converged and (run_dir / "evaluation.json").is_file():
         # The paired AIS of benchmarks/mnist_converged.py evaluate.
         test_metric["ais"] = ais_summary(run_dir / "evaluation.json")
+    # model.evaluate's figures, and an adversarial model's KL: never below its bound.
+    evaluated = {"keras_test": model_card.test_metrics(summary),
+                 **({"kl": card["kl"]} if "kl" in card else {})}
     model.save_to_preset(args.out / "presets" / name, model_card={
         "description": DESCRIPTIONS[name], "latent_dim": latent, "data": card["data"],
         "training_budget": card["training_budget"], "command": card["command"],
-        "training_command": card["training_command"],
-        "keras_test": model_card.test_metrics(summary),
-        # An adversarial model's KL: never below its adversary-free lower bound.
-        **({"kl": card["kl"]} if "kl" in card else {}),
+        "training_command": card["training_command"], **evaluated,
         # What `avb-keras evaluate PRESET` scores it on by default: offline data.
         "evaluate_on": {"dataset": "mnist_small" if dataset == "mnist" else dataset,
                         "batch_size": 500, "seed": 0},
@@ -192,8 +192,7 @@ def build(name, args):
           f"preset {args.out / 'presets' / name})", flush=True)
     return {"name": name, "decoder": str(decoder_dir.relative_to(args.out)),
             "encoder": str(encoder_dir.relative_to(args.out)), "metric": metric,
-            "keras_test": model_card.test_metrics(summary), **({"kl": card["kl"]} if "kl" in card else {}),
-            "budget": card["training_budget"]}
+            **evaluated, "budget": card["training_budget"]}
 
 
 def ais_summary(path):
