@@ -231,3 +231,20 @@ def load_script(relative_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def narrow_correlated_posterior():
+    """(model, x, exact, p0): a `linear_gaussian` model whose posterior widths span 70x
+    (0.010 to 0.70) with correlations up to 0.79, and p0 = N(mean + sd / 2, 2 Sigma),
+    a full-covariance start of the right shape but off the posterior."""
+    import tensorflow_probability as tfp
+
+    from avb_keras.evaluation.linear_gaussian import exact_posterior, linear_gaussian
+    model, x, exact = linear_gaussian(latent_dim=8, data_dim=16, noise_scale=0.1,
+                                      num_examples=16, latent_scales=np.logspace(-1.5, 0.5, 8))
+    posterior = exact_posterior(model, x)
+    sigma = posterior.covariance().numpy()
+    p0 = tfp.distributions.MultivariateNormalTriL(
+        (posterior.mean() + 0.5 * posterior.stddev()).numpy().astype("float32"),
+        np.linalg.cholesky(2.0 * sigma).astype("float32"))
+    return model, x, exact, p0

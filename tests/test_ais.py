@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
-from conftest import SEED, TINY_SHAPE, binary_images, tiny_avb, tiny_vae
+from conftest import (SEED, TINY_SHAPE, binary_images, narrow_correlated_posterior,
+                      tiny_avb, tiny_vae)
 
 from avb_keras import AVB, contrast, datasets
 from avb_keras.evaluation import (ais_log_likelihood, annealing_schedule,
@@ -65,6 +66,29 @@ def test_exact_posterior_as_p0_gives_exact_weights():
     np.testing.assert_allclose(result.log_likelihood, exact, atol=1e-4)
     np.testing.assert_allclose(result.effective_sample_size, 16, rtol=1e-6)
     np.testing.assert_allclose(iwae_bound(model, x, num_samples=1, seed=3), exact, atol=1e-4)
+
+
+def test_preconditioned_ais_on_a_narrow_correlated_posterior():
+    # Posterior widths 0.010 to 0.70, correlations up to 0.79; p0 off by half a width.
+    # ais_preconditioned, 8 seeds (2 with XLA), 300 steps: mean |error| 0.049-0.085
+    # preconditioned (0.089-0.182 with plain HMC, worse at every seed); |error| at most
+    # 4 se - 0.027.
+    model, x, exact, p0 = narrow_correlated_posterior()
+    result = ais_log_likelihood(model, x, num_steps=300, seed=11, initial=p0, precondition=True)
+    error = np.abs(result.log_likelihood - exact)
+    assert np.mean(error) < 0.12                                  # tolerance: 0.12 nats
+    assert np.all(error < 4 * result.standard_error + 0.01), (error, result.standard_error)
+    assert 0.55 < np.mean(result.acceptance_rate) < 0.75
+
+
+def test_preconditioning_from_the_prior_changes_nothing():
+    # p0 = N(0, I) makes z = 0 + I u: the same chains, draw for draw (ais_preconditioned:
+    # identical over 4 seeds).
+    model, x, _, _ = narrow_correlated_posterior()
+    plain, whitened = (ais_log_likelihood(model, x, num_steps=50, seed=12, initial="prior",
+                                          precondition=precondition).log_likelihood
+                       for precondition in (False, True))
+    np.testing.assert_allclose(whitened, plain, rtol=0, atol=1e-6)
 
 
 def test_ais_is_above_the_iwae_bound_on_a_trained_vae():
@@ -181,6 +205,9 @@ def test_schedules_run_from_zero_to_one():
     (dict(initial="posterior"), ValueError, "initial must be None, 'prior', 'encoder'"),
     (dict(initial=tfd.MultivariateNormalDiag(tf.zeros([2, 2]))), ValueError,
      r"batch shape \[3\] and event shape \[2\]"),
+    (dict(initial=tfd.TransformedDistribution(tfd.MultivariateNormalDiag(tf.zeros([3, 2])),
+                                              tfp.bijectors.Sinh()), precondition=True),
+     ValueError, "precondition=True needs an initial distribution with a mean"),
 ])
 def test_ais_bad_input_is_named(kwargs, error, message):
     model = tiny_vae()
@@ -219,6 +246,13 @@ def test_ais_matches_quadrature_on_a_trained_four_frames_avb():
     x = np.eye(4, dtype="float32").reshape(4, 2, 2, 1)
     exact = quadrature_log_likelihood(model, x)
     assert np.mean(exact) > -2.5  # trained: above the initial weights' -2.75
+    # trained_four_frames_ais, 16 runs (weights 0 and 1; AIS seeds 9, 19, 29 with XLA and 9
+    # without): max |AIS - exact| 0.036 from r(z|x), 0.077 from the prior (the 0.02 once
+    # asserted failed from the prior at 0.064); never above 4 se (at most 4 se - 0.008).
+    tolerance = {None: 0.06, "prior": 0.12}
     for initial in (None, "prior"):
         result = ais_log_likelihood(model, x, seed=9, initial=initial, jit_compile=True)
-        np.testing.assert_allclose(result.log_likelihood, exact, atol=0.02, err_msg=initial)
+        error = np.abs(result.log_likelihood - exact)
+        assert np.all(error < tolerance[initial]), (initial, error)
+        assert np.all(error < 4 * result.standard_error + 0.005), (initial, error,
+                                                                   result.standard_error)

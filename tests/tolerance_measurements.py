@@ -401,8 +401,52 @@ def four_frames_training():
               f"{-np.log(4) - value:.4f}", flush=True)
 
 
+def ais_preconditioned():
+    """test_ais.py::test_preconditioned_ais_on_a_narrow_correlated_posterior (and plain HMC)."""
+    model, x, exact, p0 = conftest.narrow_correlated_posterior()
+    for precondition in (True, False):
+        errors, excess = [], []
+        for seed in range(8):
+            r = ais_log_likelihood(model, x, num_steps=300, seed=seed, initial=p0,
+                                   precondition=precondition, jit_compile=seed >= 6)
+            errors.append(np.mean(np.abs(r.log_likelihood - exact)))
+            excess.append(np.max(np.abs(r.log_likelihood - exact) - 4 * r.standard_error))
+            print(f"precondition {precondition} seed {seed}: mean |error| {errors[-1]:.4f}, "
+                  f"max |error| - 4 se {excess[-1]:.4f}", flush=True)
+        report(f"precondition {precondition}: mean |error|", errors)
+        report(f"precondition {precondition}: max |error| - 4 se", excess)
+    prior_gap = []
+    for seed in range(4):
+        plain, whitened = (ais_log_likelihood(model, x, num_steps=50, seed=seed, initial="prior",
+                                              precondition=p).log_likelihood
+                           for p in (False, True))
+        prior_gap.append(np.max(np.abs(plain - whitened)))
+    report("from the prior, max |preconditioned - plain|", prior_gap)
+
+
+def trained_four_frames_ais():
+    """test_ais.py::test_ais_matches_quadrature_on_a_trained_four_frames_avb (slow)."""
+    from avb_keras import datasets
+    for weights_seed in (0, 1):
+        fresh(weights_seed)
+        model = AVB.from_preset("four_frames", seed=0)
+        model.compile()
+        data = datasets.load("four_frames", split="train", batch_size=512, repeat=True)
+        model.fit(data, steps_per_epoch=500, epochs=1, verbose=0)
+        exact = quadrature_log_likelihood(model, FRAMES)
+        for initial in (None, "prior"):
+            for ais_seed, jit in ((9, True), (19, True), (29, True), (9, False)):
+                r = ais_log_likelihood(model, FRAMES, seed=ais_seed, initial=initial,
+                                       jit_compile=jit)
+                error = np.abs(r.log_likelihood - exact)
+                print(f"weights {weights_seed} p0 {initial} ais seed {ais_seed} jit {jit}: "
+                      f"max |error| {error.max():.4f}, max |error| - 4 se "
+                      f"{np.max(error - 4 * r.standard_error):.4f}, mean error "
+                      f"{np.mean(r.log_likelihood - exact):+.4f}", flush=True)
+
+
 MEASUREMENTS = {f.__name__: f for f in (
-    four_frames_ais, ais_closed_form, ais_steps, moment_p0, trained_vae, adversarial_vi,
+    four_frames_ais, ais_closed_form, ais_preconditioned, trained_four_frames_ais, ais_steps, moment_p0, trained_vae, adversarial_vi,
     adversary, aae, distribute, training_progress, xla, export_sample,
     four_frames_training)}
 

@@ -45,6 +45,16 @@ from `adaptation_chains` extra pilot chains, run in the same loop and
 discarded: given the pilot's history, the estimating chains see a fixed
 sequence of f_t-invariant kernels, and their weights stay exactly unbiased.
 
+Preconditioning (`precondition=True`). HMC with one step size for every
+coordinate mixes slowly in a posterior much narrower in some directions than in
+others, or strongly correlated. The chains can instead move in the coordinates
+
+    z = m + L u,   m = E_p0[z],  L L^T = Cov_p0[z]  (Cholesky),
+
+in which a Gaussian p0 becomes N(0, I): HMC in u is HMC in z with the mass
+matrix Cov_p0^-1. The Jacobian |det L| is the same at every temperature, so
+log f_t(z(u)) - log f_{t-1}(z(u)) is unchanged and the weights stay unbiased.
+
 References:
   R. M. Neal. Annealed importance sampling. Statistics and Computing, 2001.
   Y. Wu, Y. Burda, R. Salakhutdinov, R. Grosse. On the quantitative analysis
@@ -150,6 +160,25 @@ def initial_distribution(model, x, initial=None, num_samples=None, seed=None):
     return model.moment_matched_gaussian(x, num_samples=num_samples, seed=_int_seed(seed))
 
 
+def _affine_coordinates(p0, dtype, precondition):
+    """(m, L), [batch, latent] and [batch, latent, latent], with z = m + L u the
+    coordinates HMC moves in: p0's mean and Cholesky factor when preconditioning,
+    else (None, None), HMC in z itself."""
+    if not precondition:
+        return None, None
+    try:
+        loc = p0.mean()
+        try:
+            scale_tril = tf.linalg.cholesky(p0.covariance())
+        except NotImplementedError:   # independent coordinates (tfd.Independent)
+            scale_tril = tf.linalg.diag(p0.stddev())
+    except NotImplementedError as error:
+        raise ValueError(f"precondition=True needs an initial distribution with a mean and a "
+                         f"covariance or standard deviation; {p0.name} has none "
+                         f"({error}).") from None
+    return tf.cast(loc, dtype), tf.cast(scale_tril, dtype)
+
+
 def _int_seed(seed):
     """One int from an int or a stateless pair (None stays None), for the encoder's draws."""
     if seed is None:
@@ -160,7 +189,7 @@ def _int_seed(seed):
 
 def ais_log_likelihood(model, x, num_chains=16, num_steps=1000, leapfrog_steps=10, seed=None,
                        schedule="sigmoid", initial=None, adaptation_chains=4, step_size=None,
-                       jit_compile=JIT_COMPILE):
+                       precondition=False, jit_compile=JIT_COMPILE):
     """Per-example AIS estimates of log p(x); see the module docstring.
 
     Args:
@@ -177,7 +206,11 @@ def ais_log_likelihood(model, x, num_chains=16, num_steps=1000, leapfrog_steps=1
       adaptation_chains: pilot chains per example that adapt the step size;
         0 keeps `step_size` fixed.
       step_size: the initial HMC step size; default half the smallest
-        standard deviation of p0 (0.5 for the prior; 0.1 if p0 has none).
+        standard deviation of p0 (0.5 for the prior; 0.1 if p0 has none;
+        0.5 when preconditioned, where p0's coordinates have unit scale).
+      precondition: move the chains in the coordinates u = L^-1 (z - m) of p0's
+        mean m and covariance L L^T (module docstring), for posteriors that are
+        narrow or correlated; p0 needs a mean and a covariance (or stddev).
       jit_compile: compile the annealing loop with XLA: worth it for small
         decoders, where the loop's overhead dominates (about 9x on CPU);
         slower for MNIST-sized MLPs on CPU, hence off by default.
@@ -198,7 +231,10 @@ def ais_log_likelihood(model, x, num_chains=16, num_steps=1000, leapfrog_steps=1
                          f"got {adaptation_chains!r}.")
     x = checked_images(model, x)
     p0 = initial_distribution(model, x, initial, seed=seed)
-    if step_size is None:
+    precondition = bool(precondition)
+    if step_size is None and precondition:
+        step_size = 0.5
+    elif step_size is None:
         try:
             step_size = 0.5 * tf.reduce_min(p0.stddev(), axis=-1)
         except NotImplementedError:  # a user's p0 without a closed-form stddev
@@ -207,9 +243,10 @@ def ais_log_likelihood(model, x, num_chains=16, num_steps=1000, leapfrog_steps=1
         raise ValueError(f"step_size must be positive; got {step_size!r}.")
     log_step_size = tf.broadcast_to(tf.math.log(tf.cast(step_size, x.dtype)), [x.shape[0]])
     run = _annealing_loop(model, num_chains, int(adaptation_chains), leapfrog_steps,
-                          bool(jit_compile))
-    log_w, acceptance = run(x, p0, tf.constant(betas, x.dtype), log_step_size,
-                            stateless_seed(seed))
+                          precondition, bool(jit_compile))
+    loc, scale_tril = _affine_coordinates(p0, x.dtype, precondition)
+    log_w, acceptance = run(x, p0, loc, scale_tril, tf.constant(betas, x.dtype),
+                            log_step_size, stateless_seed(seed))
     return _summarize(log_w.numpy(), acceptance.numpy())
 
 
@@ -261,15 +298,17 @@ def evaluate_log_likelihood(model, data, batch_size=100, verbose=1, seed=None, *
 _LOOPS = weakref.WeakKeyDictionary()
 
 
-def _annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, jit_compile):
-    key = (num_chains, adaptation_chains, leapfrog_steps, jit_compile)
+def _annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, precondition,
+                    jit_compile):
+    key = (num_chains, adaptation_chains, leapfrog_steps, precondition, jit_compile)
     loops = _LOOPS.setdefault(model, {})
     if key not in loops:
         loops[key] = _build_annealing_loop(model, *key)
     return loops[key]
 
 
-def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, jit_compile):
+def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, precondition,
+                          jit_compile):
     pilots = adaptation_chains
     log_min, log_max = (math.log(v) for v in STEP_SIZE_RANGE)
     model = weakref.proxy(model)  # the cache must not keep its key (the model) alive
@@ -277,26 +316,36 @@ def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, 
     # The loop is an explicit tf.while_loop, so autograph has nothing to convert; without
     # it the first call traces several times faster (docs/PERFORMANCE.md, AIS).
     @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
-    def run(x, p0, betas, log_step_size, seed):
+    def run(x, p0, loc, scale_tril, betas, log_step_size, seed):
         init_seed, seed = tfp.random.split_seed(seed)
         chains = pilots + num_chains
         x_tiled = tile_examples(x, chains)
         z = p0.sample(chains, seed=init_seed)                          # [chains, batch, latent]
+        # The chains' state is u, with z = loc + L u when preconditioned, else u = z.
+        if precondition:
+            u = tf.transpose(tf.linalg.triangular_solve(
+                scale_tril, tf.transpose(z - loc, [1, 2, 0])), [2, 0, 1])
+        else:
+            u = z
+
+        def to_z(u):
+            return loc + tf.einsum("bij,cbj->cbi", scale_tril, u) if precondition else u
 
         def kernel(beta, log_step):
-            def log_f(z):
+            def log_f(u):
+                z = to_z(u)
                 return (1.0 - beta) * p0.log_prob(z) + beta * log_joint(model, x_tiled, z)
             return tfp.mcmc.HamiltonianMonteCarlo(
                 log_f, step_size=tf.exp(log_step)[None, :, None],
                 num_leapfrog_steps=leapfrog_steps)
 
-        def step(t, z, log_f_prev, log_w, log_step, acceptance, seed):
+        def step(t, u, log_f_prev, log_w, log_step, acceptance, seed):
             hmc = kernel(betas[t], log_step)
-            results = hmc.bootstrap_results(z)
+            results = hmc.bootstrap_results(u)
             # log f_t(z_{t-1}) - log f_{t-1}(z_{t-1}): both come from the HMC results.
             log_w += tf.cast(results.accepted_results.target_log_prob - log_f_prev, tf.float64)
             step_seed, seed = tfp.random.split_seed(seed)
-            z, results = hmc.one_step(z, results, seed=step_seed)
+            u, results = hmc.one_step(u, results, seed=step_seed)
             ratio = results.log_accept_ratio
             accept = tf.where(tf.math.is_nan(ratio), tf.zeros_like(ratio),
                               tf.exp(tf.minimum(ratio, 0.0)))
@@ -305,14 +354,14 @@ def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, 
                 log_step = tf.clip_by_value(
                     log_step + ADAPTATION_RATE * (mean_accept - TARGET_ACCEPTANCE),
                     log_min, log_max)
-            return (t + 1, z, results.accepted_results.target_log_prob, log_w, log_step,
+            return (t + 1, u, results.accepted_results.target_log_prob, log_w, log_step,
                     acceptance + accept, seed)
 
         num_steps = tf.shape(betas)[0] - 1
         shape = tf.shape(z)[:-1]
         _, _, _, log_w, _, acceptance, _ = tf.while_loop(
             lambda t, *_: t <= num_steps, step,
-            (tf.constant(1), z, p0.log_prob(z), tf.zeros(shape, tf.float64), log_step_size,
+            (tf.constant(1), u, p0.log_prob(z), tf.zeros(shape, tf.float64), log_step_size,
              tf.zeros(shape, z.dtype), seed))
         # Only the estimating chains count; the pilots' weights are discarded.
         return log_w[pilots:], acceptance[pilots:] / tf.cast(num_steps, z.dtype)

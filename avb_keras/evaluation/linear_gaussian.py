@@ -20,13 +20,18 @@ from avb_keras.models import VAE
 tfd = tfp.distributions
 
 
-def linear_gaussian(latent_dim=2, data_dim=6, noise_scale=0.3, num_examples=32, seed=0):
+def linear_gaussian(latent_dim=2, data_dim=6, noise_scale=0.3, num_examples=32, seed=0,
+                    latent_scales=None):
     """(model, x, exact): the model, `num_examples` draws x from it and exact log p(x).
 
+    W has standard normal entries, its row i multiplied by `latent_scales[i]`
+    (default 1): unequal scales make the posterior's widths unequal.
     Returns the VAE, x as float32 [num_examples, data_dim] and log p(x) as float64.
     """
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(latent_dim, data_dim))
+    if latent_scales is not None:
+        w = w * np.asarray(latent_scales, dtype=float)[:, None]
     b = rng.normal(size=data_dim)
     s2 = noise_scale ** 2
     model = VAE(networks.gaussian_encoder((data_dim,), latent_dim, hidden_units=()),
@@ -46,3 +51,13 @@ def linear_gaussian(latent_dim=2, data_dim=6, noise_scale=0.3, num_examples=32, 
     exact = tfd.MultivariateNormalTriL(
         b, np.linalg.cholesky(w.T @ w + s2 * np.eye(data_dim))).log_prob(x.astype("float64"))
     return model, x, exact.numpy()
+
+
+def exact_posterior(model, x):
+    """p(z|x) = N(Sigma W (x - b) / s^2, Sigma) of a `linear_gaussian` model, float64,
+    batch shape [num_examples] (the encoder holds only its marginals)."""
+    w, b = (v.astype("float64") for v in model.decoder.get_layer("params").get_weights())
+    s2 = float(model.likelihood.initial_scale) ** 2
+    sigma = np.linalg.inv(np.eye(len(w)) + w @ w.T / s2)
+    mean = (np.asarray(x, "float64") - b) @ (sigma @ w / s2).T
+    return tfd.MultivariateNormalTriL(mean, np.linalg.cholesky(sigma))
