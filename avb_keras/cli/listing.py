@@ -30,9 +30,12 @@ def metric_text(test_metric):
     if not test_metric:
         return ""
     if "ais" in test_metric:
+        # AIS is a stochastic lower bound, tight only once more temperatures stop moving it.
         ais = test_metric["ais"]
-        return (f"log p(x) = {ais['value']:.2f} +/- {ais['standard_error']:.2f} (AIS, "
-                f"{ais['examples']} MNIST test images)")
+        converged = ais.get("converged", True)
+        return (f"log p(x) {'=' if converged else '>='} {ais['value']:.2f} +/- "
+                f"{ais['standard_error']:.2f} (AIS, {ais['examples']} MNIST test images"
+                f"{'' if converged else ', not converged'})")
     metric = test_metric["reproducible"]
     if metric["name"] == "log_likelihood":
         return f"log p(x) = {metric['value']:.4f} (exact, by quadrature)"
