@@ -282,9 +282,10 @@ def tighten(args):
             model = model or saving.load_model(args.runs / "final" / name / "model.keras")
             start, steps = time.time(), result["check_steps"]
             ais, check = paired_ais(model, x, steps, 4 * steps)
-            earlier = {key: result.pop(key) for key in
-                       ("ais", "ais_steps", "ais_check_first20", "check_steps")}
-            earlier.setdefault("ais_steps", args.ais_steps)
+            # (evaluation.json files written before "ais_steps" existed used --ais-steps)
+            earlier = {"ais_steps": result.pop("ais_steps", args.ais_steps),
+                       **{key: result.pop(key) for key in
+                          ("ais", "ais_check_first20", "check_steps")}}
             result = {**result, "ais": ais.tolist(), "ais_steps": steps,
                       "ais_check_first20": check.tolist(), "check_steps": 4 * steps,
                       "earlier": [*result.pop("earlier", []), earlier],
