@@ -70,13 +70,13 @@ BASELINE = {"32": "vae_z32", "8": "vae_z8"}
 COMPARED_WITH = {"avb_fullac_z32": "avb_ac_z32", "avb_fullac_z8": "avb_ac_z8"}
 
 
-def train_command(name, rate, epochs, run_dir, args, schedule=True):
+def train_command(name, rate, epochs, run_dir, args, schedule=True, seed=0):
     model, latent, extra = MODELS[name]
     command = [sys.executable, "-m", "avb_keras", "train", "--model", model,
                "--preset", "mnist_mlp", "--dataset", "mnist", "--data-path", args.data_path,
                "--latent-dim", str(latent), "--epochs", str(epochs), "--run-dir", str(run_dir),
                "--learning-rate", str(rate), "--adversary-learning-rate", str(2 * rate),
-               "--seed", "0", "--log-every", "500", *extra]
+               "--seed", str(seed), "--log-every", "500", *extra]
     if schedule:
         command += ["--lr-schedule", "cosine", "--ema", "0.999"]
     if args.steps_per_epoch:  # smoke tests only

@@ -25,6 +25,8 @@ PROBE_SCALARS = ("gradient_norm/primal", "posterior/mu_mean", "posterior/mu_std"
 ADVERSARY_SCALARS = ("gradient_norm/adversary", "learning_rate/adversary",
                      "adversary/logit_q_mean", "adversary/logit_prior_mean",
                      "adversary/separation")
+HEALTH_SCALARS = ("health/gradient_norm/primal", "health/gradient_norm/adversary",
+                  "health/adversary/logit_peak", "health/adversary/logit_offset")
 HISTOGRAMS = ("latent/z", "posterior/mu", "posterior/sigma")
 ADVERSARY_HISTOGRAMS = ("adversary/logits_q", "adversary/logits_prior")
 
@@ -94,7 +96,7 @@ def test_avb_run_has_every_tag_at_the_primal_steps(avb_run):
     every_2, epochs = [2, 4, 6, 8], [4, 8]
     expected = {
         **{f"metrics/{m}": ("scalars", every_2) for m in AVB_METRICS},
-        **{t: ("scalars", every_2) for t in PROBE_SCALARS + ADVERSARY_SCALARS},
+        **{t: ("scalars", every_2) for t in PROBE_SCALARS + ADVERSARY_SCALARS + HEALTH_SCALARS},
         **{t: ("histograms", every_2) for t in HISTOGRAMS + ADVERSARY_HISTOGRAMS},
         **{f"epoch/{p}{m}": ("scalars", epochs) for m in AVB_METRICS for p in ("", "val_")},
         **{f"images/{t}": ("images", epochs)
@@ -208,6 +210,7 @@ def test_vae_run_writes_what_applies(tmp_path):
     assert set(PROBE_SCALARS + HISTOGRAMS) <= set(run)
     assert "images/posteriors_pca" in run and "images/posteriors" not in run
     assert run["gradient_norm/primal"][1] == [1, 2]
+    assert run["health/gradient_norm/primal"][1] == [1, 2]
     # The last probe ran on the final weights: the moments of q(z|x) on the monitoring batch.
     q = model.posterior(x[:8])
     assert float(run["posterior/mu_mean"][2][-1]) == pytest.approx(

@@ -21,6 +21,17 @@ and, on a fixed monitoring batch x, with the model's own formulas:
     kl/lower_bound           mean E_q[log r_full - log p], an adversary-free lower bound on
                              the KL (`evaluation.kl_lower_bound`, K = 64 draws): an
                              estimate below it is wrong by at least the difference
+
+and, from the training steps themselves, the largest value of each since the last
+write (`model.health()`; a spike between two writes is not missed):
+
+    health/gradient_norm/<player>   || gradient of the player's batch loss ||_2
+    health/adversary/logit_peak     max |T| over the step's q- and N(0, I)-halves
+    health/adversary/logit_offset   |mean T_q + mean T_p| / 2, what T adds to every input
+
+A run going bad shows here first: the adversary's offset swinging by tens of nats,
+then both gradient norms jumping by orders of magnitude (docs/RESULTS.md, "Why
+Adaptive Contrast blew up").
     histograms latent/z, adversary/logits_q, adversary/logits_prior,
                posterior/mu, posterior/sigma
 
@@ -135,6 +146,7 @@ class TrainingMonitor(SummaryCallback):
     def write(self, step, logs):
         """The probe's summaries and fit's batch `logs` (as metrics/<name>) at `step`."""
         scalars, histograms = self.probe()
+        scalars.update({f"health/{k}": v for k, v in self.model.health().items()})
         scalars.update({f"metrics/{k}": v for k, v in (logs or {}).items() if np.ndim(v) == 0})
         with self.writer.as_default(step=step):
             for tag, value in scalars.items():

@@ -113,6 +113,7 @@ class AdversarialGame(PlayerModel):
             terms = self.compute_terms(x)
             primal_loss = tf.reduce_mean(self.primal_loss(terms))
             t_loss = tf.reduce_mean(adversary_loss(terms["t_q"], terms["t_p"]))
+        self.record_logit_health(terms["t_q"], terms["t_p"])
         self.apply_gradients(self.optimizer, primal_tape, primal_loss, self.primal_variables)
         self.apply_gradients(self.adversary_optimizer, adversary_tape, t_loss,
                              self.adversary.trainable_variables)
@@ -120,6 +121,22 @@ class AdversarialGame(PlayerModel):
 
     def metric_values(self, terms):
         return {**super().metric_values(terms), **adversary_metrics(terms)}
+
+    @property
+    def health_names(self):
+        """Besides the gradient norms: the largest |T| and |offset of T| of a step."""
+        return super().health_names + ("adversary/logit_peak", "adversary/logit_offset")
+
+    def record_logit_health(self, t_q, t_p):
+        """Peaks of max |T| over both halves and of the offset |mean T_q + mean T_p| / 2.
+
+        The offset is what T adds to every input alike; its swings from step to step
+        are how the adversary's instability begins (docs/RESULTS.md).
+        """
+        self.record_peak("adversary/logit_peak",
+                         tf.maximum(tf.reduce_max(tf.abs(t_q)), tf.reduce_max(tf.abs(t_p))))
+        self.record_peak("adversary/logit_offset",
+                         tf.abs(tf.reduce_mean(t_q) + tf.reduce_mean(t_p)) / 2.0)
 
 
 class AdversarialLatentModel(AdversarialGame, LatentVariableModel):

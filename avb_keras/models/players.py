@@ -98,8 +98,13 @@ class PlayerModel(keras.Model):
             gradients_finite = tf.math.logical_or(gradients_finite,
                                                   optimizer.dynamic_scale > 1.0)
         finite = tf.math.logical_and(tf.reduce_all(tf.math.is_finite(loss)), gradients_finite)
-        self._health.counts[self.player_name(optimizer)].assign_add(
-            1.0 - tf.cast(finite, tf.float32))
+        player = self.player_name(optimizer)
+        self._health.counts[player].assign_add(1.0 - tf.cast(finite, tf.float32))
+        # The norm of this replica's batch-mean gradient, unscaled.
+        scale = (optimizer.dynamic_scale if isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+                 else 1.0)
+        self.record_peak(f"gradient_norm/{player}", tf.linalg.global_norm(gradients)
+                         * (distribute.num_replicas() / scale))
         optimizer.apply(gradients, variables)
 
     def player_name(self, optimizer):
@@ -108,6 +113,33 @@ class PlayerModel(keras.Model):
             if getattr(self, name, None) is optimizer:
                 return player_of(name)
         raise ValueError("This optimizer is none of the model's players'.")
+
+    @property
+    def health_names(self):
+        """The peaks `health` reports: each player's gradient norm, and a subclass's own."""
+        return tuple(f"gradient_norm/{player_of(name)}" for name in self.optimizer_names)
+
+    def record_peak(self, name, value):
+        """Keeps the largest `value` of `name` (one of `health_names`) since `health` last read it.
+
+        A NaN is kept (tf.maximum propagates it), so a broken step shows as NaN.
+        """
+        peak = self._health.peaks[name]
+        peak.assign(tf.maximum(peak, tf.cast(value, tf.float32)))
+
+    def health(self):
+        """{name: the largest value since the last call} for each of `health_names`; resets them.
+
+        The per-step health of a run (`callbacks.TrainingMonitor` writes it as
+        health/<name>): a gradient norm or an adversary's logit that jumps by orders of
+        magnitude within a few steps is how an unstable run begins (docs/RESULTS.md,
+        "Why Adaptive Contrast blew up"), and a peak over the steps between two writes
+        shows the one step that sampling every `log_every` steps would miss.
+        """
+        peaks = {name: float(peak.numpy()) for name, peak in self._health.peaks.items()}
+        for peak in self._health.peaks.values():
+            peak.assign(0.0)
+        return peaks
 
     def nonfinite_updates(self):
         """{player: number of updates so far whose loss or gradient was NaN or Inf}.
@@ -165,6 +197,9 @@ class PlayerModel(keras.Model):
         self._health.counts = {player_of(name): tf.Variable(
             0.0, trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
             aggregation=tf.VariableAggregation.SUM) for name in self.optimizer_names}
+        self._health.peaks = {name: tf.Variable(
+            0.0, trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA) for name in self.health_names}
         self._average_primal_only()
         self.build_optimizers()
 
@@ -251,11 +286,13 @@ class PlayerModel(keras.Model):
 
 
 class _Health:
-    """Non-finite update counts per player: tf.Variables kept out of Keras's tracking
-    (a plain object), so that they are neither saved nor part of `model.variables`."""
+    """Non-finite update counts per player and the peaks of `health_names`: tf.Variables
+    kept out of Keras's tracking (a plain object), so that they are neither saved nor part
+    of `model.variables`."""
 
     def __init__(self):
         self.counts = {}
+        self.peaks = {}
 
 
 def unscaled_optimizer(optimizer):

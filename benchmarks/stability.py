@@ -1,0 +1,139 @@
+"""Stability, measured: the highest rate each model trains at without blowing up.
+
+Each run is one resumable `avb-keras train` of the converged comparison's recipe
+(mnist_mlp networks, cosine decay over --epochs, EMA 0.999, the adversary at twice the
+primal rate; see benchmarks/mnist_converged.py) at one primal rate and seed, with the
+library's defaults (so with its stabilization). The rule, the same for every run:
+
+    stable  <=>  for every epoch e > 5:  val_elbo[e] >= max(val_elbo[1..e]) - 5 nats
+
+(non-finite values fail). The report lists each run's largest drop below its best so
+far, and per model the highest rate at which every seed passed.
+
+    python benchmarks/stability.py train --runs /work/runs/stability [--only NAME@RATE/sSEED]
+    python benchmarks/stability.py report --runs /work/runs/stability \
+        --out benchmarks/results/stability
+
+Run directories live outside the repository (--runs); rerun `train` to resume.
+"""
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mnist_converged  # noqa: E402  (a sibling benchmark: its models and train command)
+
+#: (model of mnist_converged.MODELS, primal rate, seed), in the order they run: first the
+#: run that blew up before (full AC z32 at 1e-3), then the rest of the grid, then seeds.
+GRID = [
+    ("avb_fullac_z32", 1e-3, 0), ("avb_ac_z32", 1e-3, 0),
+    ("avb_fullac_z32", 3e-3, 0), ("avb_ac_z32", 3e-3, 0),
+    ("avb_fullac_z8", 1e-3, 0), ("avb_ac_z8", 1e-3, 0),
+    ("avb_fullac_z8", 3e-3, 0), ("avb_ac_z8", 3e-3, 0),
+    ("avb_fullac_z32", 1e-3, 1), ("avb_fullac_z32", 1e-3, 2),
+    ("vae_z32", 3e-3, 0), ("vae_z8", 3e-3, 0),
+]
+#: After this many epochs, no epoch may fall more than DROP_NATS below the best so far.
+GRACE_EPOCHS = 5
+DROP_NATS = 5.0
+
+
+def key(name, rate, seed):
+    return f"{name}@{rate:.3g}_s{seed}"
+
+
+def largest_drop(elbo, grace=GRACE_EPOCHS):
+    """max over epochs e > grace of (best of epochs 1..e) - elbo[e]; inf if any is not finite."""
+    if not all(math.isfinite(v) for v in elbo):
+        return math.inf
+    drops = [max(elbo[:e + 1]) - elbo[e] for e in range(grace, len(elbo))]
+    return max(drops, default=0.0)
+
+
+def train(args):
+    for name, rate, seed in GRID:
+        run_key = key(name, rate, seed)
+        if args.only and run_key not in args.only:
+            continue
+        run_dir = args.runs / run_key
+        if (run_dir / "metrics.json").exists():
+            continue
+        start = time.time()
+        mnist_converged.run(mnist_converged.train_command(name, rate, args.epochs, run_dir, args,
+                                                          seed=seed))
+        print(f"{run_key}: {time.time() - start:.0f} s", flush=True)
+
+
+def rows(args):
+    """{run key: its row} for every run of the grid that has epochs."""
+    table = {}
+    for name, rate, seed in GRID:
+        run_dir = args.runs / key(name, rate, seed)
+        epochs = mnist_converged.journal(run_dir)
+        if not epochs:
+            continue
+        elbo = [e["val_elbo"] for e in epochs]
+        drop = largest_drop(elbo)
+        finished = (run_dir / "metrics.json").exists()
+        table[key(name, rate, seed)] = dict(
+            model=name, rate=rate, seed=seed, epochs=len(elbo), finished=finished,
+            largest_drop=drop, stable=drop <= DROP_NATS,
+            best_val_elbo=max(elbo) if math.isfinite(drop) else None, last_val_elbo=elbo[-1])
+    return table
+
+
+def highest_stable_rates(table):
+    """{model: the highest rate at which every finished seed was stable, or None}."""
+    out = {}
+    for model in sorted({r["model"] for r in table.values()}):
+        runs = [r for r in table.values() if r["model"] == model and r["finished"]]
+        rates = {r["rate"] for r in runs}
+        stable = [rate for rate in rates if all(r["stable"] for r in runs if r["rate"] == rate)]
+        out[model] = max(stable, default=None)
+    return out
+
+
+def markdown(table, best):
+    lines = ["| run | epochs | largest drop below best (nats) | stable | best val ELBO | last |",
+             "|---|---|---|---|---|---|"]
+    for run_key, r in table.items():
+        done = "" if r["finished"] else " (running)"
+        best_elbo = "-" if r["best_val_elbo"] is None else f"{r['best_val_elbo']:.2f}"
+        lines.append(f"| {run_key} | {r['epochs']}{done} | {r['largest_drop']:.2f} | "
+                     f"{'yes' if r['stable'] else 'no'} | {best_elbo} | {r['last_val_elbo']:.2f} |")
+    lines += ["", "| model | highest stable rate (all seeds, finished runs) |", "|---|---|"]
+    lines += [f"| {m} | {'none' if rate is None else f'{rate:g}'} |" for m, rate in best.items()]
+    return "\n".join(lines) + "\n"
+
+
+def report(args):
+    table = rows(args)
+    best = highest_stable_rates(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    command = " ".join(["benchmarks/stability.py", *sys.argv[1:]])
+    mnist_converged.write_json(args.out / "table.json", dict(
+        command=command, rule=f"after epoch {GRACE_EPOCHS}, no epoch more than {DROP_NATS} "
+                             "nats below the best so far", runs=table, highest_stable_rate=best))
+    (args.out / "table.md").write_text(markdown(table, best))
+    print(markdown(table, best))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["train", "report"])
+    parser.add_argument("--runs", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/stability"))
+    parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--data-path", default=str(mnist_converged.REPO.parent / "shared" /
+                                                   "data" / "mnist.npz"))
+    parser.add_argument("--steps-per-epoch", type=int, default=None, help="smoke tests only")
+    args = parser.parse_args(argv)
+    {"train": train, "report": report}[args.step](args)
+
+
+if __name__ == "__main__":
+    main()
