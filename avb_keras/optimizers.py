@@ -131,21 +131,56 @@ class AveragedValidation(keras.callbacks.Callback):
 
 @keras.saving.register_keras_serializable(package="avb_keras")
 class Adam(keras.optimizers.Adam):
-    """`keras.optimizers.Adam` whose update is TensorFlow's fused Adam kernel."""
+    """`keras.optimizers.Adam` whose update is TensorFlow's fused Adam kernel.
+
+    With `update_clipping=d`, each variable's rate is divided by max(1, RMS_t / d),
+
+        RMS_t = sqrt(mean(g_t^2 / v_hat_t)),   v_hat_t = v_t / (1 - beta_2^t),
+
+    the root mean square of the normalized gradient of the variable (Adafactor's update
+    clipping, Shazeer and Stern 2018; "StableAdamW", Wortsman et al. 2023). RMS_t is
+    below 1 while the gradients are as large as the second moment v remembers; it rises
+    to at most 1 / sqrt(1 - beta_2) when a gradient many times larger than its recent
+    past meets a v that has not caught up, exactly when Adam's steps become whole-size,
+    sign-like steps in one coherent direction. The clipped step keeps Adam's direction
+    and bounds its size by what the variable's own recent gradients justify.
+    """
+
+    def __init__(self, *args, update_clipping=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if update_clipping is not None and not float(update_clipping) > 0:
+            raise ValueError(f"update_clipping must be a positive number (the largest RMS "
+                             f"of the normalized gradient before the rate is scaled "
+                             f"down, e.g. 1.0) or None; got {update_clipping!r}.")
+        self.update_clipping = None if update_clipping is None else float(update_clipping)
+
+    def get_config(self):
+        return {**super().get_config(), "update_clipping": self.update_clipping}
 
     def update_step(self, gradient, variable, learning_rate):
         if (self.amsgrad or isinstance(gradient, tf.IndexedSlices)
                 or keras.backend.backend() != "tensorflow"):
+            if self.update_clipping is not None:
+                raise ValueError("update_clipping needs the TensorFlow backend, dense "
+                                 "gradients and amsgrad=False.")
             return super().update_step(gradient, variable, learning_rate)
         index = self._get_variable_index(variable)
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        learning_rate = tf.cast(learning_rate, dtype)
+        if self.update_clipping is not None:
+            gradient = tf.cast(gradient, dtype)
+            v_hat = ((beta_2 * self._velocities[index] + (1.0 - beta_2) * tf.square(gradient))
+                     / (1.0 - tf.pow(beta_2, step)))
+            rms = tf.sqrt(tf.reduce_mean(tf.square(gradient) / tf.maximum(
+                v_hat, tf.cast(self.epsilon, dtype) ** 2)))
+            learning_rate /= tf.maximum(1.0, rms / self.update_clipping)
         tf.raw_ops.ResourceApplyAdam(
             var=_handle(variable), m=_handle(self._momentums[index]),
             v=_handle(self._velocities[index]),
             beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
-            lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
+            lr=learning_rate, beta1=beta_1, beta2=beta_2,
             epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
 
 

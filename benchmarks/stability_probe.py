@@ -37,30 +37,31 @@ def parse_args(argv=None):
     parser.add_argument("--beta1", type=float, default=0.5, help="the primal Adam's beta_1")
     parser.add_argument("--adversary-beta1", type=float, default=0.5,
                         help="the adversary Adam's beta_1")
+    parser.add_argument("--adversary-epsilon", type=float, default=1e-7,
+                        help="the adversary Adam's epsilon")
+    parser.add_argument("--update-clipping", type=float, default=None,
+                        help="the adversary Adam's update_clipping (avb_keras.optimizers.Adam)")
+    parser.add_argument("--primal-update-clipping", type=float, default=None,
+                        help="the primal Adam's update_clipping")
     parser.add_argument("--clip-norm", type=float, default=None)
     parser.add_argument("--detail", type=int, nargs=2, default=None, metavar=("FROM", "TO"),
                         help="also record, for steps FROM..TO, T on a fixed batch after each "
                              "step and the RMS of each player's weight change")
-    parser.add_argument("--inner-scale", type=float, default=1.0,
-                        help="the adversary's factor on <theta(x), s(z)>")
-    parser.add_argument("--stabilize", default=None,
-                        help="the model's `stabilization` setting, if it has one")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     tf.keras.utils.set_random_seed(args.seed)
-    extra = {} if args.stabilize is None else {"stabilization": args.stabilize}
-    adversary = avb_keras.networks.InnerProductAdversary(
-        hidden_units=(512, 512), inner_dim=512, inner_scale=args.inner_scale, name="adversary")
     model = avb_keras.AVB.from_preset("mnist_mlp", latent_dim=args.latent_dim, seed=args.seed,
-                                      adaptive_contrast=args.adaptive_contrast,
-                                      adversary=adversary, **extra)
+                                      adaptive_contrast=args.adaptive_contrast)
     adversary_rate = args.adversary_learning_rate or 2 * args.learning_rate
-    model.compile(optimizer=avb_keras.optimizers.Adam(args.learning_rate, beta_1=args.beta1),
+    model.compile(optimizer=avb_keras.optimizers.Adam(args.learning_rate, beta_1=args.beta1,
+                                                   update_clipping=args.primal_update_clipping),
                   adversary_optimizer=avb_keras.optimizers.Adam(adversary_rate,
-                                                                beta_1=args.adversary_beta1),
+                                                                beta_1=args.adversary_beta1,
+                                                                epsilon=args.adversary_epsilon,
+                                                                update_clipping=args.update_clipping),
                   clipnorm=args.clip_norm)
     data = iter(datasets.load("mnist", "train", batch_size=128, seed=args.seed,
                               path=args.data_path, repeat=True))

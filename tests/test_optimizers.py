@@ -83,3 +83,77 @@ def test_averaged_view_restores_the_raw_weights():
 def test_bad_settings_are_named(settings, message):
     with pytest.raises(ValueError, match=message):
         tiny_avb().compile(**settings)
+
+
+def adam_reference(gradients, learning_rate, beta_1, beta_2, epsilon, update_clipping=None):
+    """Adam (Kingma and Ba 2015; epsilon added to sqrt(v), as Keras and TensorFlow do) in
+    float64 numpy, with Adafactor's update clipping: each step's rate divided by
+    max(1, sqrt(mean(g^2 / v_hat)) / d)."""
+    w = np.zeros_like(gradients[0], dtype=np.float64)
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(gradients, start=1):
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g ** 2
+        v_hat = v / (1 - beta_2 ** t)
+        rate = learning_rate
+        if update_clipping is not None:
+            rate /= max(1.0, np.sqrt(np.mean(g ** 2 / np.maximum(v_hat, epsilon ** 2)))
+                        / update_clipping)
+        w = w - rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t) * m / (np.sqrt(v) + epsilon)
+    return w
+
+
+def run_adam(gradients, **kwargs):
+    variable = keras.Variable(np.zeros_like(gradients[0]))
+    optimizer = optimizers.Adam(**kwargs)
+    for g in gradients:
+        optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
+    return variable.numpy()
+
+
+def quiet_then_coherent(seed=0, steps=200, size=256, jump=30.0):
+    """Zero-mean gradients of one scale, then a few as large as `jump` times that scale in
+    one direction: the burst that turns Adam's steps into whole-size sign steps."""
+    rng = np.random.default_rng(seed)
+    quiet = [rng.normal(0.0, 1e-3, size).astype("float32") for _ in range(steps)]
+    burst = [np.full(size, jump * 1e-3, "float32") for _ in range(3)]
+    return quiet, burst
+
+
+def test_update_clipping_leaves_steady_gradients_alone():
+    quiet, _ = quiet_then_coherent()
+    settings = dict(learning_rate=1e-2, beta_1=0.5, beta_2=0.999, epsilon=1e-7)
+    plain = run_adam(quiet, **settings)
+    np.testing.assert_allclose(plain, adam_reference(quiet, **settings), rtol=1e-4, atol=1e-7)
+    # Where v averages g^2, mean(g^2 / v_hat) is about 1: in these 200 steps its root
+    # reaches at most 1.11 (measured), so clipping at 2 never acts and the run is Adam's.
+    np.testing.assert_array_equal(run_adam(quiet, update_clipping=2.0, **settings), plain)
+    # Clipping at 1 trims the steps a little where the root passes 1, by the formula.
+    np.testing.assert_allclose(run_adam(quiet, update_clipping=1.0, **settings),
+                               adam_reference(quiet, update_clipping=1.0, **settings),
+                               rtol=1e-4, atol=1e-7)
+
+
+def test_update_clipping_scales_a_coherent_burst_down_by_its_rms():
+    quiet, burst = quiet_then_coherent()
+    settings = dict(learning_rate=1e-2, beta_1=0.5, beta_2=0.999, epsilon=1e-7)
+    for clipping in (None, 1.0, 2.0):
+        np.testing.assert_allclose(run_adam(quiet + burst, update_clipping=clipping, **settings),
+                                   adam_reference(quiet + burst, update_clipping=clipping,
+                                                  **settings), rtol=1e-4, atol=1e-7)
+    before = adam_reference(quiet, **settings)
+    plain = adam_reference(quiet + burst, **settings) - before
+    # Plain Adam moves every weight by several times its rate each burst step, one way (the
+    # burst's g / sqrt(v_hat) is about 11: 0.19 to 0.20 in all, measured); clipped, by a
+    # fraction of that (at most 0.22 and 0.15 of it at 2 and 1, measured).
+    assert np.all(plain < -0.18)
+    for clipping, fraction in ((2.0, 0.25), (1.0, 0.17)):
+        clipped = adam_reference(quiet + burst, update_clipping=clipping, **settings) - before
+        assert np.all(np.abs(clipped) < fraction * np.abs(plain)), clipping
+
+
+def test_update_clipping_is_checked_and_saved():
+    with pytest.raises(ValueError, match="update_clipping must be a positive number"):
+        optimizers.Adam(update_clipping=0.0)
+    optimizer = optimizers.Adam(update_clipping=2.0)
+    assert optimizers.Adam.from_config(optimizer.get_config()).update_clipping == 2.0
