@@ -12,6 +12,7 @@ constructor arguments of the model (`adaptive_contrast`, `adversary_steps`, ...)
 import dataclasses
 
 from avb_keras import networks, optimizers, pretrained
+from avb_keras.contrast import TRAINING_MOMENT_SAMPLES
 
 #: Training steps per call into TensorFlow (Keras's `steps_per_execution`) of a
 #: preset: the fastest measured on the project's CPU (docs/PERFORMANCE.md).
@@ -39,7 +40,7 @@ class Preset:
     decoder_filters: tuple = ()
     num_basis: int = 16
     #: K, the encoder samples per x for Monte Carlo moments (implicit encoder with AC).
-    moment_samples: int = 16
+    moment_samples: int = TRAINING_MOMENT_SAMPLES
     #: AVB's encoder with Adaptive Contrast: "moment" (analytic moments) or "implicit"
     #: (Monte Carlo); without Adaptive Contrast AVB's encoder is always "implicit".
     encoder_type: str = "moment"

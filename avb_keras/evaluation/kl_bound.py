@@ -24,10 +24,10 @@ import tensorflow as tf
 
 from avb_keras import seeding
 from avb_keras.checks import positive_int
+# K, the draws that fit r and, again, the draws that evaluate it.
+from avb_keras.contrast import MOMENT_SAMPLES as NUM_SAMPLES
 from avb_keras.evaluation.common import checked_images, tile_examples
 
-#: K, the draws that fit r and, again, the draws that evaluate it.
-NUM_SAMPLES = 256
 #: Encoder rows (K draws of each example) per chunk of examples: bounds the memory. All
 #: 500 MNIST examples at once peaked at about 22 GB for the mnist_mlp moment encoder.
 CHUNK_ROWS = 2 ** 13

@@ -24,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from avb_keras import contrast
+from avb_keras.checks import positive_int
 from avb_keras.models.base import LatentVariableModel
 from avb_keras.models.players import PlayerModel, serialize
 
@@ -65,10 +66,8 @@ class AdversarialGame(PlayerModel):
 
     def set_adversary(self, adversary, adversary_steps):
         """The adversary network and its updates per primal update (>= 1)."""
-        if int(adversary_steps) < 1:
-            raise ValueError(f"adversary_steps must be >= 1; got {adversary_steps}.")
         self.adversary = adversary
-        self.adversary_steps = int(adversary_steps)
+        self.adversary_steps = positive_int(adversary_steps, "adversary_steps")
 
     @property
     def player_variables(self):

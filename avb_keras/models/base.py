@@ -28,15 +28,9 @@ import tensorflow as tf
 
 from avb_keras import (contrast, likelihoods, pretrained, preset_files, presets, priors, seeding,
                        validation)
+from avb_keras.checks import int_at_least, positive_int
+from avb_keras.contrast import MOMENT_SAMPLES, TRAINING_MOMENT_SAMPLES
 from avb_keras.models.players import PlayerModel, serialize
-
-#: K, the encoder draws per example behind `moment_matched_gaussian` when a
-#: caller gives no `num_samples` (AIS's p0, monitoring, `kl_lower_bound`); for
-#: the moment encoder, the fewest noise draws its analytic moments rest on.
-MOMENT_SAMPLES = 256
-#: K for Adaptive Contrast's Monte Carlo moments in a training step (a model's
-#: `moment_samples`, which its preset may set).
-TRAINING_MOMENT_SAMPLES = 16
 
 
 class LatentVariableModel(PlayerModel):
@@ -149,7 +143,7 @@ class LatentVariableModel(PlayerModel):
 
     def sample(self, n, seed=None):
         """n draws of E[x|z] with z ~ p(z); `seed` (an int) makes them repeatable."""
-        z = keras.random.normal((int(n), self.latent_dim),
+        z = keras.random.normal((positive_int(n, "n"), self.latent_dim),
                                 seed=self.seed_generator if seed is None else seed)
         return self.decode(z)
 
@@ -178,7 +172,7 @@ class LatentVariableModel(PlayerModel):
           covariance: "diagonal" (a `tfd.Independent(tfd.Normal)`; the paper's
             r, sigma = sqrt(var + 1e-4)) or "full" (a `tfd.MultivariateNormalTriL`,
             Sigma + 1e-4 I; shrunk toward its diagonal when K <= latent_dim,
-            see `contrast.monte_carlo_moments`).
+            see `contrast.moments`).
           num_samples: K, the encoder draws behind Monte Carlo moments.
           seed: an int makes the draws repeatable (the model's own random
             streams are left as they were); None draws from them. Eager only.
@@ -190,14 +184,11 @@ class LatentVariableModel(PlayerModel):
         with seeding.seeded(self, seed):
             draws = self.encode(tile(x, k))
         samples = tf.reshape(tf.stop_gradient(draws), [k, -1, self.latent_dim])
-        return contrast.gaussian(contrast.monte_carlo_moments(samples, covariance), covariance)
+        return contrast.gaussian(contrast.moments(samples, covariance), covariance)
 
     def _moment_draws(self, num_samples, name="num_samples"):
-        k = MOMENT_SAMPLES if num_samples is None else num_samples
-        if isinstance(k, bool) or int(k) != k or k < 2:
-            raise ValueError(f"{name} must be an integer >= 2 (the moments of q are "
-                             f"estimated from that many encoder draws); got {num_samples!r}.")
-        return int(k)
+        return int_at_least(MOMENT_SAMPLES if num_samples is None else num_samples, 2, name,
+                            " (the moments of q are estimated from that many encoder draws)")
 
     def compute_terms(self, x):
         """Per-example tensors: at least "reconstruction" and "kl"."""
