@@ -23,7 +23,8 @@ def int_at_least(value, minimum, name, why=""):
     if (isinstance(value, numbers.Real) and not isinstance(value, bool)
             and float(value).is_integer() and value >= minimum):
         return int(value)
-    kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}")
     raise ValueError(f"{name} must be {kind}{why}; got {value!r}.")
 
 

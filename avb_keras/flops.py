@@ -88,7 +88,7 @@ def train_step_flops(model):
     if not isinstance(model, LatentVariableModel):
         raise TypeError(f"No FLOP count for {type(model).__name__}; expected a VAE, AVB or AAE.")
     e, d = network_flops(model.encoder), network_flops(model.decoder)
-    if "adversary_optimizer" not in model.optimizer_names:
+    if model.adversary is None:
         return 3 * (e + d)
     a_x, a_z = adversary_flops(model.adversary)
     k = model.encoder_passes

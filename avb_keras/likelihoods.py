@@ -24,6 +24,9 @@ class Likelihood(keras.layers.Layer):
 
     #: What values an observation may take; used by the input checks.
     support = "real"
+    #: Whether the decoder's outputs (the parameters) are logits, which the exported
+    #: decoder then also returns as "logits".
+    has_logits = False
 
     def build(self, params_shape):
         # The rank of one example: extra leading axes of params are sample axes.
@@ -52,6 +55,7 @@ class Bernoulli(Likelihood):
     """
 
     support = "unit_interval"
+    has_logits = True
 
     def distribution(self, params):
         return tfd.Independent(

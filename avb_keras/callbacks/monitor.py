@@ -133,7 +133,7 @@ class TrainingMonitor(SummaryCallback):
                         "kl/estimate": tf.reduce_mean(terms["kl"]),
                         "kl/lower_bound": tf.reduce_mean(
                             bound_terms(model, x, r, MONITOR_MOMENT_SAMPLES))})
-        if "t_q" in terms:
+        if model.adversary is not None:  # its terms hold T's logits "t_q" and "t_p"
             t_q, t_p = tf.reduce_mean(terms["t_q"]), tf.reduce_mean(terms["t_p"])
             scalars.update({"adversary/logit_q_mean": t_q, "adversary/logit_prior_mean": t_p,
                             "adversary/separation": t_q - t_p})

@@ -70,7 +70,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from avb_keras.checks import positive_int
+from avb_keras.checks import int_at_least, positive_int
 from avb_keras.evaluation.common import (checked_images, log_joint,
                                          stateless_seed, tile_examples)
 
@@ -225,10 +225,7 @@ def ais_log_likelihood(model, x, num_chains=16, num_steps=1000, leapfrog_steps=1
     num_chains = positive_int(num_chains, "num_chains")
     leapfrog_steps = positive_int(leapfrog_steps, "leapfrog_steps")
     betas = annealing_schedule(num_steps, schedule)
-    if isinstance(adaptation_chains, bool) or int(adaptation_chains) != adaptation_chains \
-            or adaptation_chains < 0:
-        raise ValueError(f"adaptation_chains must be a non-negative integer; "
-                         f"got {adaptation_chains!r}.")
+    adaptation_chains = int_at_least(adaptation_chains, 0, "adaptation_chains")
     x = checked_images(model, x)
     p0 = initial_distribution(model, x, initial, seed=seed)
     precondition = bool(precondition)
@@ -242,7 +239,7 @@ def ais_log_likelihood(model, x, num_chains=16, num_steps=1000, leapfrog_steps=1
     elif not float(step_size) > 0:
         raise ValueError(f"step_size must be positive; got {step_size!r}.")
     log_step_size = tf.broadcast_to(tf.math.log(tf.cast(step_size, x.dtype)), [x.shape[0]])
-    run = _annealing_loop(model, num_chains, int(adaptation_chains), leapfrog_steps,
+    run = _annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps,
                           precondition, bool(jit_compile))
     loc, scale_tril = _affine_coordinates(p0, x.dtype, precondition)
     log_w, acceptance = run(x, p0, loc, scale_tril, tf.constant(betas, x.dtype),

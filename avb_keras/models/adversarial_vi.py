@@ -275,7 +275,6 @@ class AdversarialVI(AdversarialGame):
 
     def get_config(self):
         config = super().get_config()
-        config.update(sampler=serialize(self.sampler), adversary=serialize(self.adversary),
-                      adaptive_contrast=self.adaptive_contrast,
-                      adversary_steps=self.adversary_steps, batch_size=self.batch_size)
+        config.update(sampler=serialize(self.sampler), adaptive_contrast=self.adaptive_contrast,
+                      batch_size=self.batch_size)
         return config

@@ -26,8 +26,8 @@ a `keras.optimizers.LossScaleOptimizer`.
 import keras
 import tensorflow as tf
 
-from avb_keras import (contrast, likelihoods, pretrained, preset_files, presets, priors, seeding,
-                       validation)
+from avb_keras import (contrast, likelihoods, networks, pretrained, preset_files, presets, priors,
+                       seeding, validation)
 from avb_keras.checks import int_at_least, positive_int
 from avb_keras.contrast import MOMENT_SAMPLES, TRAINING_MOMENT_SAMPLES
 from avb_keras.models.players import PlayerModel, serialize
@@ -45,10 +45,10 @@ class LatentVariableModel(PlayerModel):
     """
 
     metric_names = ("loss", "reconstruction", "kl", "elbo")
-    #: Which networks `presets` builds for this class.
-    preset_family = None
     #: K, the encoder draws behind Monte Carlo moments of q in a training step.
     moment_samples = TRAINING_MOMENT_SAMPLES
+    #: The adversary T of a model whose KL it estimates (AVB, AAE); None without one.
+    adversary = None
 
     def __init__(self, encoder, decoder, likelihood="bernoulli", preset=None, seed=None,
                  **kwargs):
@@ -71,8 +71,9 @@ class LatentVariableModel(PlayerModel):
           "mnist_avb_ac_z32"): the trained model, offline (`avb_keras.pretrained`);
           with `load_weights=False` its architecture, freshly initialized.
         - An architecture's name ("mnist_mlp", ...; `avb_keras.presets`): freshly
-          initialized, and overrides are network settings (`latent_dim`, `seed`,
-          ...) or constructor arguments (`adaptive_contrast`, `adversary_steps`, ...).
+          initialized (`from_architecture`), and overrides are network settings
+          (`latent_dim`, `seed`, ...) or constructor arguments (`adaptive_contrast`,
+          `adversary_steps`, ...).
         """
         folder = name if preset_files.is_preset_dir(name) else pretrained.path(name)
         if folder is not None:
@@ -81,7 +82,33 @@ class LatentVariableModel(PlayerModel):
                                  f"{sorted(overrides)} for {name}. Start from the architecture "
                                  "preset for a different configuration.")
             return preset_files.load_preset(cls, folder, load_weights=load_weights)
-        return cls(**presets.model_kwargs(cls.preset_family, name, **overrides))
+        return cls.from_architecture(name, **overrides)
+
+    @classmethod
+    def from_architecture(cls, name, latent_dim=None, data_shape=None, seed=None, **overrides):
+        """A freshly initialized model of the architecture preset `name`.
+
+        The decoder and likelihood are every model's; the class builds the rest
+        from the `Preset` (`preset_arguments`).
+
+        Args:
+          name: an architecture preset (`avb_keras.presets.PRESETS`).
+          latent_dim, data_shape: replace the preset's (`presets.configured`).
+          seed: seeds every noise source and the model's own sampling.
+          **overrides: the class's preset options or constructor arguments.
+        """
+        preset = presets.configured(name, latent_dim, data_shape)
+        decoder = preset_decoder(preset)
+        arguments = cls.preset_arguments(preset, seed, **overrides)
+        return cls(decoder=decoder, likelihood=preset.likelihood, preset=name, seed=seed,
+                   **arguments)
+
+    @classmethod
+    def preset_arguments(cls, preset, seed, **overrides):
+        """The constructor arguments besides the decoder that `preset` gives this class:
+        its encoder (and adversary, ...), then `overrides`."""
+        raise TypeError(f"{cls.__name__} builds no model from an architecture preset; call "
+                        "from_preset on a model class (VAE, AVB or AAE).")
 
     def save_to_preset(self, preset_dir, model_card=None):
         """Writes the model (class, config, weights, library versions, and `model_card`,
@@ -254,6 +281,23 @@ class LatentVariableModel(PlayerModel):
     def evaluate(self, x=None, y=None, *args, **kwargs):
         with self.plain_value_errors():
             return super().evaluate(self.checked(x), y, *args, **kwargs)
+
+
+def encoder_trunk(preset):
+    """The encoder settings every model takes from `preset`: its MLP, ELU, its convolutions."""
+    return dict(hidden_units=preset.hidden_units, activation="elu",
+                conv_filters=preset.conv_filters)
+
+
+def preset_decoder(preset):
+    """Every model's decoder for `preset`: transposed convolutions when it names
+    `decoder_filters`, else an MLP."""
+    if preset.decoder_filters:
+        return networks.conv_decoder(preset.latent_dim, preset.data_shape,
+                                     hidden_units=preset.hidden_units,
+                                     conv_filters=preset.decoder_filters)
+    return networks.mlp_decoder(preset.latent_dim, preset.data_shape,
+                                hidden_units=preset.hidden_units)
 
 
 def tile(x, times):
