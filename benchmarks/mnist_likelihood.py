@@ -23,7 +23,6 @@ beside the repository, else the Keras cache; nothing is downloaded.
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -64,7 +63,9 @@ def device_name():
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    from timing import machine  # benchmarks/ is the script's folder (a test loads it alone)
+
+    return f"CPU ({machine()})"
 
 
 def run_one(name, latent_dim, budget, path, seed):
