@@ -71,8 +71,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from avb_keras.checks import int_at_least, positive_int
-from avb_keras.evaluation.common import (checked_images, log_joint,
-                                         stateless_seed, tile_examples)
+from avb_keras.evaluation.common import checked_images, log_joint, stateless_seed
+from avb_keras.models.base import tile
 
 tfd = tfp.distributions
 
@@ -316,7 +316,7 @@ def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, 
     def run(x, p0, loc, scale_tril, betas, log_step_size, seed):
         init_seed, seed = tfp.random.split_seed(seed)
         chains = pilots + num_chains
-        x_tiled = tile_examples(x, chains)
+        x_tiled = tile(x, chains)
         z = p0.sample(chains, seed=init_seed)                          # [chains, batch, latent]
         # The chains' state is u, with z = loc + L u when preconditioned, else u = z.
         if precondition:
