@@ -9,7 +9,8 @@ the whole example,
 so that `log_prob` is a per-example sum over pixels in nats. Keeping the
 reconstruction term on this scale matters for AVB: the adversary's estimate of
 log q(z|x) - log p(z) is per example too, and mixing a per-pixel mean with a
-per-example sum silently breaks the objective (AVB.md, "Known traps").
+per-example sum silently breaks the objective (the ELBO of Mescheder et al. 2017
+is per example: log p(x|z) of the whole image against one KL).
 """
 
 import keras

@@ -408,7 +408,7 @@ def check_text(entry):
     return text
 
 
-#: The paper's AIS log p(x) on binarized MNIST (Table 2; ../shared/AVB.md), by row.
+#: The paper's AIS log p(x) on binarized MNIST (Mescheder et al. 2017, Table 2), by row.
 PAPER = {"vae_z8": -98.1, "avb_ac_z8": -96.3, "vae_z32": -87.2, "avb_ac_z32": -79.5}
 
 

@@ -42,7 +42,8 @@ SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist.npz"
 #: name -> (class, overrides of the mnist_mlp preset)
 MODELS = {"vae": (VAE, {}), "avb": (AVB, {"adaptive_contrast": False}), "avb_ac": (AVB, {})}
 LABELS = {"vae": "VAE", "avb": "AVB", "avb_ac": "AVB+AC"}
-#: The paper's reported test log-likelihoods (nats; AVB.md), where it gives them.
+#: The paper's reported test log-likelihoods (nats; Mescheder et al. 2017, Table 2), where
+#: it gives them.
 PAPER = {("avb_ac", 32): -79.5, ("vae", 32): -87.2, ("vae", 8): -98.1, ("avb_ac", 8): -96.3}
 
 BUDGETS = {

@@ -18,8 +18,8 @@ with Sigma diagonal as in the paper (`adaptive_contrast="diagonal"` or True)
 or full (`"full"`, beyond the paper: the correlations of q's dimensions are
 then r's job, not the adversary's).
 
-The KL term splits at r (Mescheder et al. 2017, section 3.3; r = p without
-Adaptive Contrast, where the last two terms cancel):
+The KL term splits at r (Mescheder et al. 2017, "Adaptive Contrast"; r = p
+without Adaptive Contrast, where the last two terms cancel):
 
     KL(q(z|x) || p(z)) = E_q[ log q(z|x) - log r(z|x) ] + E_q[ log r(z|x) - log p(z) ]
     kl(x)              = T(x, z~)                     + log r(z|x) - log p(z),  z ~ q(z|x)

@@ -13,8 +13,10 @@ class StandardNormalNoise(keras.layers.Layer):
 
     The batch size is read from the input, so the layer can sit anywhere in a
     functional encoder. The noise is always present, in training and at
-    inference: an implicit encoder is a sampler (a deterministic encoder is
-    what made earlier implementations diverge, AVB.md "Known traps").
+    inference: an implicit encoder is a sampler (Mescheder et al. 2017, the
+    "Method" section: z = f(x, eps); without the noise q(z|x) is a point mass,
+    log q(z|x) - log p(z) is infinite and the adversary's task has no finite
+    optimum).
     """
 
     def __init__(self, dim, seed=None, **kwargs):
