@@ -307,7 +307,6 @@ def _annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, precon
 def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, precondition,
                           jit_compile):
     pilots = adaptation_chains
-    log_min, log_max = (math.log(v) for v in STEP_SIZE_RANGE)
     model = weakref.proxy(model)  # the cache must not keep its key (the model) alive
 
     # The loop is an explicit tf.while_loop, so autograph has nothing to convert; without
@@ -319,11 +318,7 @@ def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, 
         x_tiled = tile(x, chains)
         z = p0.sample(chains, seed=init_seed)                          # [chains, batch, latent]
         # The chains' state is u, with z = loc + L u when preconditioned, else u = z.
-        if precondition:
-            u = tf.transpose(tf.linalg.triangular_solve(
-                scale_tril, tf.transpose(z - loc, [1, 2, 0])), [2, 0, 1])
-        else:
-            u = z
+        u = _whitened(z, loc, scale_tril) if precondition else z
 
         def to_z(u):
             return loc + tf.einsum("bij,cbj->cbi", scale_tril, u) if precondition else u
@@ -343,14 +338,9 @@ def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, 
             log_w += tf.cast(results.accepted_results.target_log_prob - log_f_prev, tf.float64)
             step_seed, seed = tfp.random.split_seed(seed)
             u, results = hmc.one_step(u, results, seed=step_seed)
-            ratio = results.log_accept_ratio
-            accept = tf.where(tf.math.is_nan(ratio), tf.zeros_like(ratio),
-                              tf.exp(tf.minimum(ratio, 0.0)))
+            accept = _acceptance(results.log_accept_ratio)
             if pilots:
-                mean_accept = tf.reduce_mean(accept[:pilots], axis=0)
-                log_step = tf.clip_by_value(
-                    log_step + ADAPTATION_RATE * (mean_accept - TARGET_ACCEPTANCE),
-                    log_min, log_max)
+                log_step = _adapted(log_step, tf.reduce_mean(accept[:pilots], axis=0))
             return (t + 1, u, results.accepted_results.target_log_prob, log_w, log_step,
                     acceptance + accept, seed)
 
@@ -364,6 +354,25 @@ def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, 
         return log_w[pilots:], acceptance[pilots:] / tf.cast(num_steps, z.dtype)
 
     return run
+
+
+def _whitened(z, loc, scale_tril):
+    """u = L^-1 (z - loc) for z [chains, batch, latent] and L [batch, latent, latent]."""
+    return tf.transpose(tf.linalg.triangular_solve(
+        scale_tril, tf.transpose(z - loc, [1, 2, 0])), [2, 0, 1])
+
+
+def _acceptance(log_accept_ratio):
+    """min(1, exp(ratio)) of each chain's proposal; 0 where the ratio is NaN."""
+    return tf.where(tf.math.is_nan(log_accept_ratio), tf.zeros_like(log_accept_ratio),
+                    tf.exp(tf.minimum(log_accept_ratio, 0.0)))
+
+
+def _adapted(log_step, mean_acceptance):
+    """log step + rate (the pilots' mean acceptance - target), within STEP_SIZE_RANGE."""
+    log_min, log_max = (math.log(v) for v in STEP_SIZE_RANGE)
+    return tf.clip_by_value(log_step + ADAPTATION_RATE * (mean_acceptance - TARGET_ACCEPTANCE),
+                            log_min, log_max)
 
 
 def _summarize(log_w, acceptance):
