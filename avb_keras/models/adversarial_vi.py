@@ -154,7 +154,8 @@ class AdversarialVI(AdversarialGame):
                    adversary_units=(256, 256), **kwargs):
         """A model with MLP sampler and adversary sized for `target`."""
         dim = Target(target, dim).dim
-        sampler = networks.noise_sampler(dim, noise_dim or dim, hidden_units)
+        sampler = networks.noise_sampler(dim, dim if noise_dim is None else noise_dim,
+                                         hidden_units)
         adversary = networks.LatentAdversary(adversary_units, name="adversary")
         return cls(sampler, adversary, target=target, **kwargs)
 
