@@ -12,5 +12,6 @@ from avb_keras.evaluation.linear_gaussian import linear_gaussian
 from avb_keras.evaluation.quadrature import latent_grid, quadrature_log_likelihood
 
 __all__ = ["AISResult", "CONVERGED_NATS", "DatasetLogLikelihood", "KLBound",
-           "ais_log_likelihood", "annealing_schedule", "check_difference", "evaluate_log_likelihood", "kl_lower_bound", "initial_distribution", "iwae_bound", "latent_grid",
-           "linear_gaussian", "quadrature_log_likelihood"]
+           "ais_log_likelihood", "annealing_schedule", "check_difference",
+           "evaluate_log_likelihood", "initial_distribution", "iwae_bound", "kl_lower_bound",
+           "latent_grid", "linear_gaussian", "quadrature_log_likelihood"]
