@@ -3,8 +3,8 @@
     AVB.from_preset("mnist_mlp", latent_dim=8)
     VAE.from_preset("four_frames")
 
-A preset fixes the data, the network sizes and the optimizers (Adam with
-beta_1 = 0.5, as the authors used for both players). It is data only: each
+A preset fixes the data, the network sizes and the players' learning rates
+(of `optimizers.player_adam`, Adam with beta_1 = 0.5). It is data only: each
 model class builds its own networks from a `Preset`
 (`LatentVariableModel.from_preset`, and the class's `preset_arguments`), so a
 new model or a new preset touches no switch here. Overrides are either network
@@ -14,7 +14,7 @@ constructor arguments of the model (`adaptive_contrast`, `adversary_steps`, ...)
 
 import dataclasses
 
-from avb_keras import optimizers, pretrained
+from avb_keras import pretrained
 from avb_keras.checks import positive_int, positive_ints
 from avb_keras.contrast import TRAINING_MOMENT_SAMPLES
 
@@ -132,12 +132,11 @@ def list_presets():
     return listing
 
 
-def default_optimizer(preset_name, role):
-    """Adam(beta_1 = 0.5) at preset `preset_name`'s rate for `role` ("optimizer" or
-    "adversary_optimizer"); the fused kernel of `avb_keras.optimizers.Adam`."""
+def learning_rates(preset_name):
+    """{optimizer name: preset `preset_name`'s Adam rate for that player}."""
     preset = get(preset_name)
-    rate = preset.adversary_learning_rate if role == "adversary_optimizer" else preset.learning_rate
-    return optimizers.Adam(learning_rate=rate, beta_1=0.5)
+    return {"optimizer": preset.learning_rate,
+            "adversary_optimizer": preset.adversary_learning_rate}
 
 
 def configured(name, latent_dim=None, data_shape=None):
