@@ -32,6 +32,18 @@ tfd = tfp.distributions
 VARIANCE_FLOOR = 1e-4
 #: The kinds of r(z|x): a diagonal or a full covariance.
 COVARIANCES = ("diagonal", "full")
+#: K, the encoder draws per example behind `moment_matched_gaussian` when a caller
+#: gives no `num_samples` (AIS's p0, the export's z_mean / z_std,
+#: `evaluation.kl_lower_bound`); for the moment encoder, the fewest noise draws its
+#: analytic moments rest on outside training.
+MOMENT_SAMPLES = 256
+#: K for Adaptive Contrast's Monte Carlo moments in a training step (a model's
+#: `moment_samples`, which its preset may set).
+TRAINING_MOMENT_SAMPLES = 16
+#: K behind the moments and the KL bound that monitoring computes on a fixed batch
+#: every few steps (`callbacks.TrainingMonitor`, `callbacks.KLBoundCheck`): fewer than
+#: `MOMENT_SAMPLES`, since it runs during training.
+MONITOR_MOMENT_SAMPLES = 64
 
 
 def check_covariance(covariance):
@@ -91,27 +103,49 @@ def gaussian(moments, covariance="diagonal"):
     return auxiliary_gaussian(moments["mean"], moments["variance"])
 
 
-def monte_carlo_moments(samples, covariance="diagonal"):
-    """Per-example moments of q from K samples shaped [K, batch, latent_dim].
+def moments(samples, covariance="diagonal", reduce_sum=None):
+    """The moments of q over axis 0 of `samples` [K, ..., latent_dim]: the one estimator.
 
-    Returns {"mean", "variance"} over the K axis (the 1/K estimate), and with
-    `covariance="full"` also "covariance" [batch, d, d]. With K <= d the
-    sample covariance is singular; it is then shrunk toward its diagonal,
+    Every estimate of q's moments goes through here: Monte Carlo draws per
+    example ([K, batch, d], `LatentVariableModel.moment_matched_gaussian`),
+    the replicas' shares of a global batch of samples ([n_r, d], with
+    `reduce_sum=distribute.replica_sum`; `distribute.global_moments`) and the
+    noise draws of the moment encoder's bases ([batch, m, d],
+    `networks.layers.MomentSampler`). With K draws z_k (summed over the
+    replicas by `reduce_sum`, two passes for accuracy):
+
+        mu = sum_k z_k / K,   sigma^2 = sum_k (z_k - mu)^2 / K
+        S  = sum_k (z_k - mu)(z_k - mu)^T / K                       (covariance="full")
+
+    With K <= d the sample covariance S is singular; it is then shrunk toward
+    its diagonal,
 
         Sigma = (1 - lambda) S + lambda diag(S),   lambda = max(0, (d + 1 - K) / d),
 
     so lambda = 0 once K >= d + 1 (S has full rank) and lambda -> 1 as K -> 1.
+
+    Args:
+      samples: [K, ..., latent_dim] draws of q.
+      covariance: "diagonal" or "full".
+      reduce_sum: adds a sum over the other holders of the draws (the replicas);
+        None for draws held here alone.
+
+    Returns:
+      {"mean", "variance"} shaped [..., latent_dim], and with `covariance="full"`
+      "covariance" [..., latent_dim, latent_dim].
     """
-    mean = tf.reduce_mean(samples, axis=0)
+    total = reduce_sum or (lambda value: value)
+    k = total(tf.cast(tf.shape(samples)[0], samples.dtype))
+    mean = total(tf.reduce_sum(samples, axis=0)) / k
     centred = samples - mean
-    moments = {"mean": mean, "variance": tf.reduce_mean(tf.square(centred), axis=0)}
+    result = {"mean": mean, "variance": total(tf.reduce_sum(tf.square(centred), axis=0)) / k}
     if check_covariance(covariance) == "full":
-        k, d = samples.shape[0], samples.shape[-1]
-        shrinkage = max(0.0, (d + 1 - k) / d)
-        sample_covariance = tf.einsum("kbi,kbj->bij", centred, centred) / k
-        moments["covariance"] = ((1.0 - shrinkage) * sample_covariance
-                                 + shrinkage * tf.linalg.diag(moments["variance"]))
-    return moments
+        d = samples.shape[-1]
+        shrinkage = tf.maximum(tf.zeros([], samples.dtype), (d + 1 - k) / d)
+        sample_covariance = total(tf.einsum("k...i,k...j->...ij", centred, centred)) / k
+        result["covariance"] = ((1.0 - shrinkage) * sample_covariance
+                                + shrinkage * tf.linalg.diag(result["variance"]))
+    return result
 
 
 def normalize(z, r):

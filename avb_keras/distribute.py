@@ -40,6 +40,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from avb_keras import contrast
+
 #: The names `make_strategy` accepts (the command line's --strategy choices).
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -171,24 +173,18 @@ def replica_share(global_batch):
 def global_moments(samples, covariance="diagonal"):
     """The moments over axis 0 of the global batch, held constant for gradients.
 
-    Each replica holds n_r rows z_ri of the global batch; the sums are
-    all-reduced across replicas (two passes, for accuracy):
+    Each replica holds n_r rows z_ri of the global batch; `contrast.moments`
+    estimates the moments of all n = sum_r n_r rows, its sums all-reduced across
+    replicas (`replica_sum`):
 
-        n = sum_r n_r,   mu = sum_ri z_ri / n,   sigma^2 = sum_ri (z_ri - mu)^2 / n
-        Sigma = sum_ri (z_ri - mu)(z_ri - mu)^T / n     (covariance="full")
+        mu = sum_ri z_ri / n,   sigma^2 = sum_ri (z_ri - mu)^2 / n
+        Sigma = sum_ri (z_ri - mu)(z_ri - mu)^T / n     (covariance="full"; shrunk
+                                                         as there when n <= d)
 
     With one replica these are the moments of `samples` itself. Returns
-    {"mean", "variance"[, "covariance"]}, as `contrast.monte_carlo_moments`.
+    {"mean", "variance"[, "covariance"]}.
     """
-    samples = tf.stop_gradient(samples)
-    n = replica_sum(tf.cast(tf.shape(samples)[0], samples.dtype))
-    mean = replica_sum(tf.reduce_sum(samples, axis=0)) / n
-    centred = samples - mean
-    moments = {"mean": mean,
-               "variance": replica_sum(tf.reduce_sum(tf.square(centred), axis=0)) / n}
-    if covariance == "full":
-        moments["covariance"] = replica_sum(tf.einsum("ni,nj->ij", centred, centred)) / n
-    return moments
+    return contrast.moments(tf.stop_gradient(samples), covariance, reduce_sum=replica_sum)
 
 
 def check_workers_agree(strategy, values, what):

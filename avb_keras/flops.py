@@ -26,6 +26,7 @@ step executes, pruned as TensorFlow prunes it.
 import keras
 import tensorflow as tf
 
+from avb_keras.checks import positive_int
 from avb_keras.networks.layers import MomentSampler
 
 #: Op types whose FLOPs `graph_flops` counts: the matrix work.
@@ -88,7 +89,7 @@ def train_step_flops(model):
     if not isinstance(model, LatentVariableModel):
         raise TypeError(f"No FLOP count for {type(model).__name__}; expected a VAE, AVB or AAE.")
     e, d = network_flops(model.encoder), network_flops(model.decoder)
-    if "adversary_optimizer" not in model.optimizer_names:
+    if model.adversary is None:
         return 3 * (e + d)
     a_x, a_z = adversary_flops(model.adversary)
     k = model.encoder_passes
@@ -104,7 +105,7 @@ def graph_flops(model, batch_size):
     runs) and sums TensorFlow's FLOP statistics over the matrix ops that the
     step's outputs and side effects (variable updates) depend on.
     """
-    spec = tf.TensorSpec((batch_size,) + tuple(model.data_shape), tf.float32)
+    spec = tf.TensorSpec((positive_int(batch_size, "batch_size"),) + tuple(model.data_shape), tf.float32)
     graph = tf.function(model.train_step).get_concrete_function(spec).graph
     live, stack = set(), [t.op for t in graph.outputs] + list(graph.control_outputs)
     while stack:

@@ -9,7 +9,8 @@ the whole example,
 so that `log_prob` is a per-example sum over pixels in nats. Keeping the
 reconstruction term on this scale matters for AVB: the adversary's estimate of
 log q(z|x) - log p(z) is per example too, and mixing a per-pixel mean with a
-per-example sum silently breaks the objective (AVB.md, "Known traps").
+per-example sum silently breaks the objective (the ELBO of Mescheder et al. 2017
+is per example: log p(x|z) of the whole image against one KL).
 """
 
 import keras
@@ -24,6 +25,9 @@ class Likelihood(keras.layers.Layer):
 
     #: What values an observation may take; used by the input checks.
     support = "real"
+    #: Whether the decoder's outputs (the parameters) are logits, which the exported
+    #: decoder then also returns as "logits".
+    has_logits = False
 
     def build(self, params_shape):
         # The rank of one example: extra leading axes of params are sample axes.
@@ -52,6 +56,7 @@ class Bernoulli(Likelihood):
     """
 
     support = "unit_interval"
+    has_logits = True
 
     def distribution(self, params):
         return tfd.Independent(

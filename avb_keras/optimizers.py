@@ -129,6 +129,7 @@ class AveragedValidation(keras.callbacks.Callback):
             self._block.__exit__(None, None, None)
             self._block = None
 
+
 @keras.saving.register_keras_serializable(package="avb_keras")
 class Adam(keras.optimizers.Adam):
     """`keras.optimizers.Adam` whose update is TensorFlow's fused Adam kernel.
@@ -182,6 +183,15 @@ class Adam(keras.optimizers.Adam):
             beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
             lr=learning_rate, beta1=beta_1, beta2=beta_2,
             epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
+
+
+#: Adam's beta_1 for every player, as the authors used for both players.
+PLAYER_BETA_1 = 0.5
+
+
+def player_adam(learning_rate):
+    """`Adam(learning_rate, beta_1 = PLAYER_BETA_1)`: the optimizer of every player."""
+    return Adam(learning_rate=learning_rate, beta_1=PLAYER_BETA_1)
 
 
 def _handle(variable):

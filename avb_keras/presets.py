@@ -3,15 +3,20 @@
     AVB.from_preset("mnist_mlp", latent_dim=8)
     VAE.from_preset("four_frames")
 
-A preset fixes the data, the network sizes and the optimizers (Adam with
-beta_1 = 0.5, as the authors used for both players). Overrides are either
-network settings (`latent_dim`, `seed`, `encoder_type`, `data_shape`) or
+A preset fixes the data, the network sizes and the players' learning rates
+(of `optimizers.player_adam`, Adam with beta_1 = 0.5). It is data only: each
+model class builds its own networks from a `Preset`
+(`LatentVariableModel.from_preset`, and the class's `preset_arguments`), so a
+new model or a new preset touches no switch here. Overrides are either network
+settings (`latent_dim`, `seed`, `data_shape`, AVB's `encoder_type`) or
 constructor arguments of the model (`adaptive_contrast`, `adversary_steps`, ...).
 """
 
 import dataclasses
 
-from avb_keras import networks, optimizers, pretrained
+from avb_keras import pretrained
+from avb_keras.checks import positive_int, positive_ints
+from avb_keras.contrast import TRAINING_MOMENT_SAMPLES
 
 #: Training steps per call into TensorFlow (Keras's `steps_per_execution`) of a
 #: preset: the fastest measured on the project's CPU (docs/PERFORMANCE.md).
@@ -39,7 +44,7 @@ class Preset:
     decoder_filters: tuple = ()
     num_basis: int = 16
     #: K, the encoder samples per x for Monte Carlo moments (implicit encoder with AC).
-    moment_samples: int = 16
+    moment_samples: int = TRAINING_MOMENT_SAMPLES
     #: AVB's encoder with Adaptive Contrast: "moment" (analytic moments) or "implicit"
     #: (Monte Carlo); without Adaptive Contrast AVB's encoder is always "implicit".
     encoder_type: str = "moment"
@@ -78,7 +83,7 @@ PRESETS = {
         hidden_units=(512,), adversary_units=(1024, 1024, 1024), inner_dim=8192,
         noise_dim=32, conv_filters=(32, 64, 128), decoder_filters=(64, 32),
         learning_rate=5e-5, adversary_learning_rate=1e-4, batch_size=128, epochs=100),
-    # The authors' CelebA network (AVB.md, "avb_celebA_64"), simplified: plain strided
+    # The authors' CelebA network (their released code's "avb_celebA_64"), simplified: plain strided
     # convolutions without their residual blocks or per-layer noise (the noise enters
     # through the moment encoder's bases instead), and a stride-1 output convolution.
     "celeba_conv": Preset(
@@ -127,72 +132,29 @@ def list_presets():
     return listing
 
 
-def default_optimizer(preset_name, role):
-    """Adam(beta_1 = 0.5) at preset `preset_name`'s rate for `role` ("optimizer" or
-    "adversary_optimizer"); the fused kernel of `avb_keras.optimizers.Adam`."""
+def learning_rates(preset_name):
+    """{optimizer name: preset `preset_name`'s Adam rate for that player}."""
     preset = get(preset_name)
-    rate = preset.adversary_learning_rate if role == "adversary_optimizer" else preset.learning_rate
-    return optimizers.Adam(learning_rate=rate, beta_1=0.5)
+    return {"optimizer": preset.learning_rate,
+            "adversary_optimizer": preset.adversary_learning_rate}
 
 
-def model_kwargs(family, name, latent_dim=None, seed=None, encoder_type=None, data_shape=None,
-                 **overrides):
-    """Constructor arguments of a model of `family` ("vae", "avb" or "aae") for preset `name`.
+def configured(name, latent_dim=None, data_shape=None):
+    """The `Preset` called `name`, with its latent size or data shape replaced if given.
 
     Args:
-      latent_dim: overrides the preset's latent size.
-      data_shape: overrides the preset's (H, W, C), e.g. for a folder of images at
-        another size; convolutional presets need H and W divisible by
-        2 ** len(decoder_filters).
-      seed: seeds every noise source and the model's own sampling.
-      encoder_type: AVB only; "implicit" or "moment". Default: the preset's
-        `encoder_type` with Adaptive Contrast, "implicit" without.
-      **overrides: passed to the model's constructor.
+      latent_dim: a positive integer; None keeps the preset's.
+      data_shape: (H, W, C) of positive integers, e.g. for a folder of images at
+        another size (convolutional presets need H and W divisible by
+        2 ** len(decoder_filters)); None keeps the preset's.
     """
-    p = get(name)
+    preset = get(name)
+    changes = {}
+    if latent_dim is not None:
+        changes["latent_dim"] = positive_int(latent_dim, "latent_dim")
     if data_shape is not None:
-        p = dataclasses.replace(p, data_shape=tuple(int(n) for n in data_shape))
-    d = int(latent_dim or p.latent_dim)
-    if d < 1:
-        raise ValueError(f"latent_dim must be a positive integer; got {latent_dim}.")
-    trunk = dict(hidden_units=p.hidden_units, activation="elu", conv_filters=p.conv_filters)
-    if p.decoder_filters:
-        decoder = networks.conv_decoder(d, p.data_shape, hidden_units=p.hidden_units,
-                                        conv_filters=p.decoder_filters)
-    else:
-        decoder = networks.mlp_decoder(d, p.data_shape, hidden_units=p.hidden_units)
-    kwargs = dict(decoder=decoder, likelihood=p.likelihood, preset=name, seed=seed)
-    if family == "vae":
-        kwargs["encoder"] = networks.gaussian_encoder(p.data_shape, d, **trunk)
-    elif family == "avb":
-        contrast = overrides.get("adaptive_contrast", True)
-        encoder_type = encoder_type or (p.encoder_type if contrast else "implicit")
-        if encoder_type == "moment":
-            kwargs["encoder"] = networks.moment_encoder(
-                p.data_shape, d, num_basis=p.num_basis, seed=seed, **trunk)
-        elif encoder_type == "implicit":
-            kwargs["encoder"] = networks.implicit_encoder(
-                p.data_shape, d, noise_dim=p.noise_dim, seed=seed, **trunk)
-        else:
-            raise ValueError(f"encoder_type must be 'implicit' or 'moment'; got {encoder_type!r}.")
-        # With the analytic prior term +1/2 ||z~||^2 for every contrast: without it the
-        # full contrast estimates a fixed KL better, but trains four_frames to -2.23
-        # nats instead of -1.48 (docs/RESULTS.md, "Full-covariance Adaptive Contrast").
-        kwargs["adversary"] = networks.InnerProductAdversary(
-            hidden_units=p.adversary_units, inner_dim=p.inner_dim,
-            conv_filters=p.conv_filters, name="adversary")
-        kwargs["adversary_steps"] = p.adversary_steps
-        kwargs["moment_samples"] = p.moment_samples
-    elif family == "aae":
-        kwargs["encoder"] = networks.implicit_encoder(
-            p.data_shape, d, noise_dim=p.noise_dim, seed=seed, **trunk)
-        kwargs["adversary"] = networks.LatentAdversary(hidden_units=p.adversary_units,
-                                                       name="adversary")
-        kwargs["adversary_steps"] = p.adversary_steps
-    else:
-        raise ValueError(f"Unknown model family {family!r}; expected 'vae', 'avb' or 'aae'.")
-    kwargs.update(overrides)
-    return kwargs
+        changes["data_shape"] = positive_ints(data_shape, "data_shape")
+    return dataclasses.replace(preset, **changes)
 
 
 def steps_per_execution(most, *periods):

@@ -24,6 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from timing import machine  # noqa: E402
+
 from avb_keras import AVB, VAE, datasets  # noqa: E402
 from avb_keras.atomic import write_text  # noqa: E402
 from avb_keras.evaluation import (ais_log_likelihood, linear_gaussian,  # noqa: E402
@@ -107,8 +109,7 @@ def main():
     steps = (10, 100) if args.quick else (10, 30, 100, 300, 1000, 3000)
     report = dict(
         command="python benchmarks/ais_accuracy.py" + (" --quick" if args.quick else ""),
-        machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, "
-                f"{platform.platform(terse=True)}",
+        machine=f"{machine()}, {platform.platform(terse=True)}",
         linear_gaussian=linear_gaussian_rows(steps),
         four_frames=four_frames_rows(50 if args.quick else 500,
                                      (100,) if args.quick else (100, 1000)),

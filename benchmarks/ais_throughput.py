@@ -41,14 +41,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import keras
 import tensorflow as tf
-from timing import load_average, machine, matmul_rate, peak_rss_mib
+from timing import fresh_process, load_average, machine, matmul_rate, peak_rss_mib
 
 from avb_keras import VAE, datasets, flops
 from avb_keras.evaluation import ais, ais_log_likelihood, evaluate_log_likelihood
@@ -135,11 +134,7 @@ def memory(num_examples, path):
     command = [sys.executable, __file__, "--memory-one", str(num_examples)]
     if path:
         command += ["--data-path", str(path)]
-    out = subprocess.run(command, capture_output=True, text=True, check=False,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return fresh_process(command)
 
 
 def main(argv=None):

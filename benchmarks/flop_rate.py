@@ -30,16 +30,14 @@ Writes OUT.json and OUT.md and prints the table.
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import keras
 import tensorflow as tf
-from timing import deciles, matmul_rate, peak_rss_mib, step_clock
+from timing import deciles, fresh_process, machine, matmul_rate, peak_rss_mib, step_clock
 
 from avb_keras import AVB, VAE, datasets, flops
 
@@ -102,11 +100,7 @@ def run_isolated(preset, name, batch_size, seconds, jit_compile, steps_per_execu
     command = [sys.executable, __file__, "--one", preset, name, str(batch_size),
                "--seconds", str(seconds), "--jit-compile", jit_compile,
                "--steps-per-execution", str(steps_per_execution)]
-    out = subprocess.run(command, capture_output=True, text=True, check=False,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return fresh_process(command)
 
 
 def table(rows, matmul):
@@ -168,7 +162,7 @@ def main(argv=None):
     matmul = statistics.median(rates)
     result = {
         "command": "python " + " ".join([os.path.relpath(__file__)] + sys.argv[1:]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, TensorFlow {tf.__version__}, "
+        "machine": f"{machine()}, TensorFlow {tf.__version__}, "
                    f"GPUs: {len(tf.config.list_physical_devices('GPU'))}",
         "matmul_flops_per_second": matmul, "matmul_runs": rates,
         "pipeline_examples_per_second": pipeline, "rows": rows}

@@ -254,24 +254,14 @@ def paired_ais(model, x, steps, check_steps):
     return ais, check
 
 
-#: AIS counts as converged when the check's temperatures move it by at most this much on
-#: the first 20 images (issue 12).
-CONVERGED_NATS = 0.2
-
-
-def check_difference(result):
-    """The check's mean AIS minus the evaluation's on the same first 20 images."""
-    import numpy as np
-    check = np.asarray(result["ais_check_first20"])
-    return float(np.mean(check - np.asarray(result["ais"])[:len(check)]))
-
-
 def tighten(args):
     """The same rule for every model: where the check moves AIS by more than
     CONVERGED_NATS, evaluate again at the check's temperatures (all images, the same
     seeds) and check that against 4x as many; repeated until the check passes or
-    --max-steps is reached. evaluation.json keeps each earlier pass under "earlier"."""
+    --max-steps is reached. evaluation.json keeps each earlier pass under "earlier"
+    (the rule: avb_keras.evaluation.convergence)."""
     from avb_keras import saving
+    from avb_keras.evaluation.convergence import CONVERGED_NATS, check_difference
     x = static_images("test", args.ais_examples, args)
     for name in args.models:
         path = args.runs / "final" / name / "evaluation.json"
@@ -319,6 +309,8 @@ def paired_rows(rows, run_dirs):
     2000-temperature check, the KL beside its bound, the run's budget, and the paired
     difference to the VAE of the same latent size (where it is among `rows`)."""
     import numpy as np
+
+    from avb_keras.evaluation.convergence import check_difference
     table = {}
     for name, result in rows.items():
         ais = np.asarray(result["ais"])
@@ -416,7 +408,7 @@ def check_text(entry):
     return text
 
 
-#: The paper's AIS log p(x) on binarized MNIST (Table 2; ../shared/AVB.md), by row.
+#: The paper's AIS log p(x) on binarized MNIST (Mescheder et al. 2017, Table 2), by row.
 PAPER = {"vae_z8": -98.1, "avb_ac_z8": -96.3, "vae_z32": -87.2, "avb_ac_z32": -79.5}
 
 

@@ -20,7 +20,6 @@ import argparse
 import collections
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
+from timing import machine
 
 from avb_keras import AVB, callbacks, datasets
 from avb_keras.atomic import write_text
@@ -89,7 +89,7 @@ def main(argv=None):
         "runs_ms_per_step": {k: [round(t, 2) for t in v] for k, v in times.items()},
         "steps": args.steps, "repeats": args.repeats, "log_every": args.log_every,
         "load_average_1min": round(os.getloadavg()[0], 1),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, TensorFlow {tf.__version__}",
+        "machine": f"{machine()}, TensorFlow {tf.__version__}",
     }
     print(json.dumps(result, indent=2))
     write_text(args.out, json.dumps(result, indent=2) + "\n")

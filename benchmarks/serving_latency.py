@@ -30,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from timing import machine  # noqa: E402
 
 from avb_keras import AVB  # noqa: E402
 from avb_keras.export import export_decoder  # noqa: E402
@@ -96,7 +97,7 @@ def main(argv=None):
     base = results["signature"]["batch_1"]["median_ms"]
     report = {
         "preset": args.preset, "latent_dim": model.latent_dim,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+        "machine": f"{machine()}, {platform.system()}",
         "tensorflow": tf.__version__,
         "command": " ".join(["python benchmarks/serving_latency.py",
                              *(sys.argv[1:] if argv is None else argv)]),

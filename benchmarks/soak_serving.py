@@ -14,7 +14,6 @@ folder first. Writes benchmarks/results/soak_serving[_<model>_<servable>].json.
 import argparse
 import json
 import os
-import platform
 import tempfile
 import threading
 import time
@@ -79,17 +78,24 @@ def soak(path, requests=2000, threads=8, max_batch=64, seed=0):
 
 
 def tiny_decoder(folder):
-    import sys
+    """Exports the decoder of an untrained AVB on 4x4 images (latent 2, 8 units a layer).
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from conftest import tiny_avb
-
+    Built here, not from the tests' helpers: tests/conftest.py splits the CPU into
+    two logical devices on import, which would change what this measures.
+    """
+    from avb_keras import AVB, networks
     from avb_keras.export import export_decoder
 
-    return export_decoder(tiny_avb(), Path(folder) / "decoder")
+    shape = (4, 4, 1)
+    model = AVB(networks.implicit_encoder(shape, 2, hidden_units=(8,), noise_dim=4, seed=0),
+                networks.mlp_decoder(2, shape, hidden_units=(8,)),
+                networks.InnerProductAdversary(hidden_units=(8,), inner_dim=4), seed=0)
+    return export_decoder(model, Path(folder) / "decoder")
 
 
 def main():
+    from timing import machine  # benchmarks/ is the script's folder (a test imports soak alone)
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", default=None)
@@ -100,7 +106,7 @@ def main():
         path = args.path or tiny_decoder(folder)
         figures = soak(path, args.requests, args.threads)
     figures.update(model=str(args.path or "tiny AVB decoder (4x4x1, latent 2)"),
-                   machine=f"{platform.machine()}, {os.cpu_count()} CPUs (shared)",
+                   machine=f"{machine()} (shared)",
                    command="python benchmarks/soak_serving.py " + " ".join(
                        [args.path or ""] + [f"--{k} {v}" for k, v in (
                            ("requests", args.requests), ("threads", args.threads))]).strip())

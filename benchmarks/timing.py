@@ -1,14 +1,17 @@
 """What the speed benchmarks share: the machine's matmul rate, peak memory, the
-state of the machine, a step clock for `model.fit`, and medians with their spread.
+state of the machine and its one-line description, a step clock for `model.fit`,
+medians with their spread, and a run in a fresh process.
 
 Imports no TensorFlow at module level, so that the PyTorch worker of
 `throughput.py` can use it too.
 """
 
+import json
 import os
 import platform
 import resource
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -52,6 +55,22 @@ def machine():
         flags = ", ".join(f for f in ("avx512f", "avx512_bf16", "amx_bf16")
                           if f" {f}" in text)
     return f"{platform.machine()}, {os.cpu_count()} cores" + (f" ({flags})" if flags else "")
+
+
+def fresh_process(command):
+    """The JSON object that `command` (an argv) prints last, run in a fresh process.
+
+    A fresh process holds no other configuration's memory, traces or caches, so
+    its peak memory and first-call times are the command's own.
+
+    Raises:
+      RuntimeError: the command failed (with the end of its stderr).
+    """
+    out = subprocess.run(command, capture_output=True, text=True, check=False,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def spread(values):

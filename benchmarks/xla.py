@@ -26,7 +26,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hides Grappler's warnings 
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from timing import machine
 
 from avb_keras import AAE, AVB, VAE, presets
 from avb_keras.atomic import write_text
@@ -152,7 +152,7 @@ def main(argv=None):
     devices = [d.device_type for d in tf.config.list_physical_devices()]
     result = {
         "command": command.strip(), "rows": rows, "rounds": args.rounds,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, devices {devices}, "
+        "machine": f"{machine()}, devices {devices}, "
                    f"TensorFlow {tf.__version__}, Keras {keras.__version__}",
         "load_average_1min_at_end": round(os.getloadavg()[0], 1),
         "wall_seconds": round(time.time() - start, 1),

@@ -1,7 +1,7 @@
 """Eight Schools by AVB, against NUTS and ADVI (Mescheder et al. 2017, section 6.1).
 
 The hierarchical model of the paper's black-box inference experiment (the data
-scaled by 1/10, as in the authors' notebook; AVB.md):
+scaled by 1/10, as in the authors' released notebook):
 
     mu, tau ~ N(0, 1),   eta_j ~ N(0, 1),   theta_j = mu + tau * eta_j,
     y_j ~ N(theta_j, sigma_j^2),   j = 1..8

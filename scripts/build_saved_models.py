@@ -202,11 +202,10 @@ def build(name, args):
 def ais_summary(path):
     """{name, value, standard_error, examples, how, temperature_check, converged} of a
     converged run's evaluation.json: an unconverged AIS is a loose lower bound (the
-    check and its 0.2-nat rule are benchmarks/mnist_converged.py's)."""
+    check and its 0.2-nat rule: avb_keras.evaluation.convergence)."""
     import numpy as np
 
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from mnist_converged import CONVERGED_NATS, check_difference
+    from avb_keras.evaluation import CONVERGED_NATS, check_difference
 
     result = json.loads(Path(path).read_text())
     ais, steps = np.asarray(result["ais"]), result.get("ais_steps", 500)

@@ -23,7 +23,8 @@ import pytest
 import tensorflow as tf
 from conftest import binary_images, tiny_aae, tiny_avb, tiny_vae
 
-from avb_keras import AdversarialVI, cli, distribute
+from avb_keras import AdversarialVI, cli, contrast, distribute
+from avb_keras.networks.layers import MomentSampler
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +170,26 @@ def test_global_moments_are_those_of_the_whole_batch(mirrored):
         np.testing.assert_allclose(moments["variance"], z.var(axis=0), rtol=1e-5)
         np.testing.assert_allclose(moments["covariance"], np.cov(z, rowvar=False, bias=True),
                                    rtol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [4, 8])
+def test_the_three_moment_paths_agree_on_the_same_samples(mirrored, rows):
+    """The moment encoder's noise moments, the Monte Carlo moments and the replicas'
+    global moments are one estimator (`contrast.moments`): on the same draws (d = 5; 4
+    rows are shrunk toward the diagonal, 8 are not) they agree."""
+    # One basis with a_0 = 0 and a_1 = 1: the sampler's z are the draws of v_1 itself.
+    sampler = MomentSampler(num_basis=1, latent_dim=5, hidden_units=(8,), seed=0)
+    z, mean, variance, covariance = sampler((tf.zeros([rows, 5]), tf.ones([rows, 1, 5])))
+    monte_carlo = contrast.moments(z[:, None], "full")
+
+    def replicated():
+        return distribute.global_moments(distribute.replica_share(z), "full")
+
+    results = mirrored.experimental_local_results(mirrored.run(tf.function(replicated)))
+    for moments in [{k: v[0] for k, v in monte_carlo.items()}, *results]:
+        np.testing.assert_allclose(moments["mean"], mean[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(moments["variance"], variance[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(moments["covariance"], covariance[0], rtol=1e-5, atol=1e-6)
 
 
 def test_a_global_batch_that_does_not_split_evenly_is_refused(mirrored):

@@ -136,7 +136,7 @@ def test_shrinkage_keeps_a_few_draws_positive_definite():
     by lambda = (d + 1 - K) / d, and K >= d + 1 leaves it as it is."""
     rng = np.random.default_rng(0)
     few = tf.constant(rng.normal(size=(3, 1, 5)).astype("float32"))
-    moments = contrast.monte_carlo_moments(few, "full")
+    moments = contrast.moments(few, "full")
     centred = few.numpy()[:, 0] - few.numpy()[:, 0].mean(0)
     sample = centred.T @ centred / 3
     shrinkage = (5 + 1 - 3) / 5
@@ -145,7 +145,7 @@ def test_shrinkage_keeps_a_few_draws_positive_definite():
     assert np.linalg.eigvalsh(expected).min() > 0 > np.linalg.eigvalsh(sample).min() - 1e-6
     many = tf.constant(rng.normal(size=(6, 1, 5)).astype("float32"))
     centred = many.numpy()[:, 0] - many.numpy()[:, 0].mean(0)
-    np.testing.assert_allclose(contrast.monte_carlo_moments(many, "full")["covariance"][0],
+    np.testing.assert_allclose(contrast.moments(many, "full")["covariance"][0],
                                centred.T @ centred / 6, rtol=1e-5, atol=1e-6)
 
 

@@ -68,6 +68,7 @@ def scatter_image(points, groups, extent, size=256, circles=(1.0, 2.0), dot=3):
     Grey lines mark the axes z_1 = 0 and z_2 = 0 and, for each radius in
     `circles`, the circle |z| = radius; each point is a `dot` x `dot` square.
     """
+    size, dot = positive_int(size, "size"), positive_int(dot, "dot")
     canvas = np.ones((size, size, 3), dtype="float32")
     centre = np.linspace(extent, -extent, size)  # y of each row; x of column j is -centre[j]
     y, x = np.meshgrid(centre, -centre, indexing="ij")
@@ -124,10 +125,10 @@ class ImagePanels(SummaryCallback):
         if not float(extent) > 0:
             raise ValueError(f"extent must be positive; got {extent!r}.")
         self.extent = float(extent)
+        self.num_points = positive_int(num_points, "num_points")
         self.seed = int(seed)
-        self.x, self.labels = monitoring_batch(
-            data, max(self.num_reconstructions, positive_int(num_points, "num_points")))
-        self.num_points = num_points
+        self.x, self.labels = monitoring_batch(data, max(self.num_reconstructions,
+                                                         self.num_points))
 
     def set_model(self, model):
         super().set_model(model)

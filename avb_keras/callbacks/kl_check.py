@@ -14,6 +14,8 @@ import keras
 import numpy as np
 
 from avb_keras.callbacks.base import monitoring_batch
+from avb_keras.checks import positive_int
+from avb_keras.contrast import MONITOR_MOMENT_SAMPLES
 from avb_keras.evaluation.kl_bound import kl_lower_bound
 from avb_keras.seeding import unchanged_random_state
 
@@ -42,11 +44,12 @@ class KLBoundCheck(keras.callbacks.Callback):
     After each epoch `self.history` gets (epoch, estimate, bound).
     """
 
-    def __init__(self, data, margin=1.0, num_samples=64, batch_size=64, seed=0):
+    def __init__(self, data, margin=1.0, num_samples=MONITOR_MOMENT_SAMPLES, batch_size=64,
+                 seed=0):
         super().__init__()
-        self.x, _ = monitoring_batch(data, batch_size)
+        self.x, _ = monitoring_batch(data, positive_int(batch_size, "batch_size"))
         self.margin = float(margin)
-        self.num_samples = int(num_samples)
+        self.num_samples = positive_int(num_samples, "num_samples")
         self.seed = int(seed)
         self.history = []
         self.warned = False

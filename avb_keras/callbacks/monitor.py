@@ -53,6 +53,7 @@ import numpy as np
 import tensorflow as tf
 
 from avb_keras.checks import positive_int
+from avb_keras.contrast import MONITOR_MOMENT_SAMPLES
 from avb_keras.callbacks.base import (SummaryCallback, monitoring_batch,
                                       unchanged_random_state)
 from avb_keras.evaluation.kl_bound import bound_terms
@@ -63,9 +64,6 @@ def current_learning_rate(optimizer):
     """The rate the optimizer's next update uses (a schedule evaluated at its step)."""
     return float(np.asarray(optimizer.learning_rate))
 
-
-#: K, the encoder draws behind the monitor's moments and KL bound (and as many again).
-MONITOR_MOMENT_SAMPLES = 64
 
 
 class TrainingMonitor(SummaryCallback):
@@ -135,7 +133,7 @@ class TrainingMonitor(SummaryCallback):
                         "kl/estimate": tf.reduce_mean(terms["kl"]),
                         "kl/lower_bound": tf.reduce_mean(
                             bound_terms(model, x, r, MONITOR_MOMENT_SAMPLES))})
-        if "t_q" in terms:
+        if model.adversary is not None:  # its terms hold T's logits "t_q" and "t_p"
             t_q, t_p = tf.reduce_mean(terms["t_q"]), tf.reduce_mean(terms["t_p"])
             scalars.update({"adversary/logit_q_mean": t_q, "adversary/logit_prior_mean": t_p,
                             "adversary/separation": t_q - t_p})

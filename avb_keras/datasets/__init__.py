@@ -13,6 +13,7 @@ in [0, 1]. Names:
 
 import numbers
 
+from avb_keras.checks import positive_int
 from avb_keras.datasets import folder, four_frames, mnist
 from avb_keras.datasets.pipeline import BINARIZE, make_dataset
 from avb_keras.validation import validate_images
@@ -84,14 +85,13 @@ def load(name, split="train", batch_size=128, binarize="dynamic", seed=None,
     _check_name(name)
     if split not in SPLITS:
         raise ValueError(f"Unknown split {split!r}; valid splits: {', '.join(SPLITS)}.")
-    if not _is_int(batch_size) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+    batch_size = positive_int(batch_size, "batch_size")
     if binarize not in BINARIZE:
         raise ValueError(f"binarize must be one of {BINARIZE}; got {binarize!r}.")
     if seed is not None and not _is_int(seed):
         raise ValueError(f"seed must be an int or None; got {seed!r}.")
-    if num_examples is not None and (not _is_int(num_examples) or num_examples <= 0):
-        raise ValueError(f"num_examples must be a positive int; got {num_examples!r}.")
+    if num_examples is not None:
+        num_examples = positive_int(num_examples, "num_examples")
 
     load_example = None
     if name == "four_frames":
@@ -111,6 +111,6 @@ def load(name, split="train", batch_size=128, binarize="dynamic", seed=None,
     if shuffle is None:
         shuffle = split == "train"
     seed = None if seed is None else int(seed)
-    return make_dataset(images, labels, batch_size=int(batch_size), binarize=binarize,
+    return make_dataset(images, labels, batch_size=batch_size, binarize=binarize,
                         seed=seed, with_labels=with_labels, shuffle=shuffle, repeat=repeat,
                         load_example=load_example)

@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from avb_keras.checks import positive_int
+
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 CHANNELS = 3
 DEFAULT_IMAGE_SIZE = (64, 64)
@@ -50,11 +52,10 @@ def image_size_of(image_size):
     if image_size is None:
         return DEFAULT_IMAGE_SIZE
     size = (image_size, image_size) if np.ndim(image_size) == 0 else tuple(image_size)
-    if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
-                                 and s >= 1 for s in size):
+    if len(size) != 2:
         raise ValueError(f"image_size must be a positive int or a pair (height, width) of "
                          f"positive ints; got {image_size!r}.")
-    return tuple(int(s) for s in size)
+    return tuple(positive_int(s, "image_size") for s in size)
 
 
 def shape(image_size=None):

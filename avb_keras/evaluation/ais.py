@@ -70,9 +70,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from avb_keras.checks import positive_int
-from avb_keras.evaluation.common import (checked_images, log_joint,
-                                         stateless_seed, tile_examples)
+from avb_keras.checks import int_at_least, positive_int
+from avb_keras.evaluation.common import checked_images, log_joint, stateless_seed
+from avb_keras.models.base import tile
 
 tfd = tfp.distributions
 
@@ -225,10 +225,7 @@ def ais_log_likelihood(model, x, num_chains=16, num_steps=1000, leapfrog_steps=1
     num_chains = positive_int(num_chains, "num_chains")
     leapfrog_steps = positive_int(leapfrog_steps, "leapfrog_steps")
     betas = annealing_schedule(num_steps, schedule)
-    if isinstance(adaptation_chains, bool) or int(adaptation_chains) != adaptation_chains \
-            or adaptation_chains < 0:
-        raise ValueError(f"adaptation_chains must be a non-negative integer; "
-                         f"got {adaptation_chains!r}.")
+    adaptation_chains = int_at_least(adaptation_chains, 0, "adaptation_chains")
     x = checked_images(model, x)
     p0 = initial_distribution(model, x, initial, seed=seed)
     precondition = bool(precondition)
@@ -242,7 +239,7 @@ def ais_log_likelihood(model, x, num_chains=16, num_steps=1000, leapfrog_steps=1
     elif not float(step_size) > 0:
         raise ValueError(f"step_size must be positive; got {step_size!r}.")
     log_step_size = tf.broadcast_to(tf.math.log(tf.cast(step_size, x.dtype)), [x.shape[0]])
-    run = _annealing_loop(model, num_chains, int(adaptation_chains), leapfrog_steps,
+    run = _annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps,
                           precondition, bool(jit_compile))
     loc, scale_tril = _affine_coordinates(p0, x.dtype, precondition)
     log_w, acceptance = run(x, p0, loc, scale_tril, tf.constant(betas, x.dtype),
@@ -310,7 +307,6 @@ def _annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, precon
 def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, precondition,
                           jit_compile):
     pilots = adaptation_chains
-    log_min, log_max = (math.log(v) for v in STEP_SIZE_RANGE)
     model = weakref.proxy(model)  # the cache must not keep its key (the model) alive
 
     # The loop is an explicit tf.while_loop, so autograph has nothing to convert; without
@@ -319,14 +315,10 @@ def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, 
     def run(x, p0, loc, scale_tril, betas, log_step_size, seed):
         init_seed, seed = tfp.random.split_seed(seed)
         chains = pilots + num_chains
-        x_tiled = tile_examples(x, chains)
+        x_tiled = tile(x, chains)
         z = p0.sample(chains, seed=init_seed)                          # [chains, batch, latent]
         # The chains' state is u, with z = loc + L u when preconditioned, else u = z.
-        if precondition:
-            u = tf.transpose(tf.linalg.triangular_solve(
-                scale_tril, tf.transpose(z - loc, [1, 2, 0])), [2, 0, 1])
-        else:
-            u = z
+        u = _whitened(z, loc, scale_tril) if precondition else z
 
         def to_z(u):
             return loc + tf.einsum("bij,cbj->cbi", scale_tril, u) if precondition else u
@@ -346,14 +338,9 @@ def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, 
             log_w += tf.cast(results.accepted_results.target_log_prob - log_f_prev, tf.float64)
             step_seed, seed = tfp.random.split_seed(seed)
             u, results = hmc.one_step(u, results, seed=step_seed)
-            ratio = results.log_accept_ratio
-            accept = tf.where(tf.math.is_nan(ratio), tf.zeros_like(ratio),
-                              tf.exp(tf.minimum(ratio, 0.0)))
+            accept = _acceptance(results.log_accept_ratio)
             if pilots:
-                mean_accept = tf.reduce_mean(accept[:pilots], axis=0)
-                log_step = tf.clip_by_value(
-                    log_step + ADAPTATION_RATE * (mean_accept - TARGET_ACCEPTANCE),
-                    log_min, log_max)
+                log_step = _adapted(log_step, tf.reduce_mean(accept[:pilots], axis=0))
             return (t + 1, u, results.accepted_results.target_log_prob, log_w, log_step,
                     acceptance + accept, seed)
 
@@ -367,6 +354,25 @@ def _build_annealing_loop(model, num_chains, adaptation_chains, leapfrog_steps, 
         return log_w[pilots:], acceptance[pilots:] / tf.cast(num_steps, z.dtype)
 
     return run
+
+
+def _whitened(z, loc, scale_tril):
+    """u = L^-1 (z - loc) for z [chains, batch, latent] and L [batch, latent, latent]."""
+    return tf.transpose(tf.linalg.triangular_solve(
+        scale_tril, tf.transpose(z - loc, [1, 2, 0])), [2, 0, 1])
+
+
+def _acceptance(log_accept_ratio):
+    """min(1, exp(ratio)) of each chain's proposal; 0 where the ratio is NaN."""
+    return tf.where(tf.math.is_nan(log_accept_ratio), tf.zeros_like(log_accept_ratio),
+                    tf.exp(tf.minimum(log_accept_ratio, 0.0)))
+
+
+def _adapted(log_step, mean_acceptance):
+    """log step + rate (the pilots' mean acceptance - target), within STEP_SIZE_RANGE."""
+    log_min, log_max = (math.log(v) for v in STEP_SIZE_RANGE)
+    return tf.clip_by_value(log_step + ADAPTATION_RATE * (mean_acceptance - TARGET_ACCEPTANCE),
+                            log_min, log_max)
 
 
 def _summarize(log_w, acceptance):

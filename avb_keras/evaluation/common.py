@@ -10,8 +10,6 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from avb_keras.models.base import tile
-
 
 def checked_images(model, x):
     """`x` as a float tensor shaped [batch, *model.data_shape], or a clear error.
@@ -28,18 +26,12 @@ def checked_images(model, x):
     return x
 
 
-
-def tile_examples(x, times):
-    """[times * batch, ...]: `times` copies of the batch, copy-major (`models.base.tile`)."""
-    return tile(x, times)
-
-
 def log_joint(model, x_tiled, z):
     """log p(z) + log p(x|z) for z [samples, batch, latent_dim]; returns [samples, batch].
 
     Args:
       model: an avb_keras model (`prior`, `log_likelihood`).
-      x_tiled: the batch tiled `samples` times, `tile_examples(x, samples)`.
+      x_tiled: the batch tiled `samples` times, `models.base.tile(x, samples)`.
       z: latents, one row per (sample, example).
     """
     shape = tf.shape(z)

@@ -16,8 +16,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from avb_keras.checks import positive_int
-from avb_keras.evaluation.common import (checked_images, log_joint,
-                                         stateless_seed, tile_examples)
+from avb_keras.evaluation.common import checked_images, log_joint, stateless_seed
+from avb_keras.models.base import tile
 
 #: Decoder rows per chunk of samples (bounds memory for large K).
 CHUNK_ROWS = 2 ** 15
@@ -44,7 +44,7 @@ def iwae_bound(model, x, num_samples, seed=None):
     q = model.posterior(x)  # a TypeError for an implicit encoder, which has no density
     chunk = max(1, min(num_samples, CHUNK_ROWS // int(x.shape[0])))
     seed = stateless_seed(seed)
-    x_tiled = tile_examples(x, chunk)
+    x_tiled = tile(x, chunk)
     log_sum = tf.fill([x.shape[0]], tf.constant(-np.inf, tf.float64))
     for start in range(0, num_samples, chunk):
         size = min(chunk, num_samples - start)

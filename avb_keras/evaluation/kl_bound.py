@@ -14,7 +14,7 @@ bound could exceed the KL.) It is tight when q(z|x) is Gaussian; for the VAE
 
 So an adversarial KL estimate below the bound is wrong by at least the
 difference, and -(reconstruction + bound) is an upper bound on the ELBO
-(AVB.md, "Checking an adversary without trusting it").
+(README.md, "checks an adversary without trusting it"; `callbacks.KLBoundCheck`).
 """
 
 import dataclasses
@@ -24,10 +24,11 @@ import tensorflow as tf
 
 from avb_keras import seeding
 from avb_keras.checks import positive_int
-from avb_keras.evaluation.common import checked_images, tile_examples
+# K, the draws that fit r and, again, the draws that evaluate it.
+from avb_keras.contrast import MOMENT_SAMPLES as NUM_SAMPLES
+from avb_keras.evaluation.common import checked_images
+from avb_keras.models.base import tile
 
-#: K, the draws that fit r and, again, the draws that evaluate it.
-NUM_SAMPLES = 256
 #: Encoder rows (K draws of each example) per chunk of examples: bounds the memory. All
 #: 500 MNIST examples at once peaked at about 22 GB for the mnist_mlp moment encoder.
 CHUNK_ROWS = 2 ** 13
@@ -79,6 +80,6 @@ def chunk_terms(model, x, num_samples):
 
 def bound_terms(model, x, r, num_samples):
     """log r(z|x) - log p(z) at K fresh draws z ~ q(z|x): [K, batch] (graph-safe)."""
-    z = tf.reshape(model.encode(tile_examples(x, num_samples)),
+    z = tf.reshape(model.encode(tile(x, num_samples)),
                    [num_samples, -1, model.latent_dim])
     return r.log_prob(z) - model.prior.log_prob(z)

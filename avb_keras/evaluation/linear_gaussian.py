@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow_probability as tfp
 
 from avb_keras import likelihoods, networks
+from avb_keras.checks import positive_int
 from avb_keras.models import VAE
 
 tfd = tfp.distributions
@@ -28,6 +29,9 @@ def linear_gaussian(latent_dim=2, data_dim=6, noise_scale=0.3, num_examples=32, 
     (default 1): unequal scales make the posterior's widths unequal.
     Returns the VAE, x as float32 [num_examples, data_dim] and log p(x) as float64.
     """
+    latent_dim = positive_int(latent_dim, "latent_dim")
+    data_dim = positive_int(data_dim, "data_dim")
+    num_examples = positive_int(num_examples, "num_examples")
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(latent_dim, data_dim))
     if latent_scales is not None:

@@ -11,9 +11,12 @@ error is below that too; the grid error shrinks with the cell size.
 import numpy as np
 import tensorflow as tf
 
+from avb_keras.checks import positive_int
+
 
 def latent_grid(grid_size=400, bound=6.0):
     """Midpoints of a grid_size x grid_size grid over [-bound, bound]^2, and the cell area."""
+    grid_size = positive_int(grid_size, "grid_size")
     step = 2.0 * bound / grid_size
     ticks = -bound + step * (np.arange(grid_size) + 0.5)
     z1, z2 = np.meshgrid(ticks, ticks, indexing="ij")
@@ -33,6 +36,7 @@ def quadrature_log_likelihood(model, x, grid_size=400, bound=6.0, chunk=20000):
     Returns:
       A float64 numpy array of shape [batch].
     """
+    chunk = positive_int(chunk, "chunk")
     if model.latent_dim != 2:
         raise ValueError(f"Quadrature needs a 2-d latent space; this model has latent_dim="
                          f"{model.latent_dim}. Use AIS for larger latents.")

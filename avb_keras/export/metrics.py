@@ -21,6 +21,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from avb_keras import likelihoods, priors
+from avb_keras.checks import positive_int
 from avb_keras.evaluation.quadrature import quadrature_log_likelihood
 
 tfd = tfp.distributions
@@ -65,6 +66,7 @@ def served_reconstruction(encoder_path, decoder_path, x, seed=0, batch_size=500,
     Batch i of `x` is encoded with seed `seed * 1000 + i`, so the result depends
     on `seed` and `batch_size` only.
     """
+    batch_size = positive_int(batch_size, "batch_size")
     encode = _loaded(encoder_path).signatures["encode"]
     decode = _loaded(decoder_path).signatures["serving_default"]
     x = np.asarray(x, "float32")

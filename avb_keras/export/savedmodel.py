@@ -44,11 +44,11 @@ the model card beside the versions (`model_card`).
 
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
-from avb_keras import likelihoods, saving, validation
+from avb_keras import saving, validation
 from avb_keras.atomic import atomic_path
+from avb_keras.checks import int_at_least
 from avb_keras.export.model_card import describe, write_model_card
 from avb_keras.models.base import LatentVariableModel
 from avb_keras.seeding import reseed, seed_state_variables
@@ -142,7 +142,7 @@ class DecoderModule(tf.Module):
         self.model_variables = _tf_variables(list(model.decoder.variables)
                                              + list(model.likelihood.variables))
         latent_dim = model.latent_dim
-        has_logits = isinstance(model.likelihood, likelihoods.Bernoulli)
+        has_logits = model.likelihood.has_logits
 
         def decode(z):
             params = model.decoder(tf.cast(z, model.compute_dtype))
@@ -246,10 +246,7 @@ def _check_model(model):
 
 
 def _check_version(version):
-    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
-        raise ValueError(f"version must be a non-negative integer (TF Serving's version "
-                         f"folders are integers); got {version!r}.")
-    return int(version)
+    return int_at_least(version, 0, "version", " (TF Serving's version folders are integers)")
 
 
 def _export(module, signatures, model, kind, base_dir, version, card):

@@ -16,7 +16,9 @@ section 6). Use AIS (`avb_keras.evaluation`) to compare likelihoods.
 
 import keras
 
+from avb_keras import networks
 from avb_keras.models.adversarial import AdversarialLatentModel
+from avb_keras.models.base import encoder_trunk
 
 
 @keras.saving.register_keras_serializable(package="avb_keras")
@@ -32,7 +34,6 @@ class AAE(AdversarialLatentModel):
       preset, seed: recorded in the config; `seed` seeds the prior samples.
     """
 
-    preset_family = "aae"
     adversary_sees_x = False
 
     def __init__(self, encoder, decoder, adversary, likelihood="bernoulli", adversary_steps=1,
@@ -41,6 +42,28 @@ class AAE(AdversarialLatentModel):
                          preset=preset, seed=seed, **kwargs)
         self.build()
 
+    @classmethod
+    def preset_arguments(cls, preset, seed, **overrides):
+        """The implicit encoder and the adversary T(z) of `preset`'s sizes."""
+        encoder = networks.implicit_encoder(preset.data_shape, preset.latent_dim,
+                                            noise_dim=preset.noise_dim, seed=seed,
+                                            **encoder_trunk(preset))
+        adversary = networks.LatentAdversary(hidden_units=preset.adversary_units,
+                                             name="adversary")
+        return {"encoder": encoder, "adversary": adversary,
+                "adversary_steps": preset.adversary_steps, **overrides}
+
     def posterior_sample(self, x):
         """z ~ q(z|x), contrasted with the prior (T on z aggregates over the batch's x)."""
         return self.encode(x), self.prior
+
+    def compute_terms(self, x):
+        """Per example: reconstruction = -log p(x|z) and kl = T(z), z ~ q(z|x).
+
+        T(z) estimates log q(z) - log p(z) for the aggregate posterior q(z), so
+        its mean estimates KL(q(z) || p(z)) (the module docstring); "t_q" and
+        "t_p" are T on q's samples and on the prior's.
+        """
+        z, prior = self.posterior_sample(x)
+        t_q, t_p = self.adversary_logits(x, z, prior)
+        return {"reconstruction": -self.log_likelihood(x, z), "kl": t_q, "t_q": t_q, "t_p": t_p}

@@ -17,13 +17,15 @@ come first.
 `AVB` and `AAE` (`AdversarialLatentModel`, T sees x or not) and
 `AdversarialVI` (no decoder) configure this game: what the sampler is
 (`posterior_sample`), whether T sees x (`adversary_sees_x`), and the
-per-example terms (`compute_terms`).
+per-example terms (`compute_terms`, in each method's own file: the KL split
+of AVB in `models.avb`, the AAE's T(z) in `models.aae`).
 """
 
 import keras
 import tensorflow as tf
 
 from avb_keras import contrast
+from avb_keras.checks import positive_int
 from avb_keras.models.base import LatentVariableModel
 from avb_keras.models.players import PlayerModel, serialize
 
@@ -65,10 +67,8 @@ class AdversarialGame(PlayerModel):
 
     def set_adversary(self, adversary, adversary_steps):
         """The adversary network and its updates per primal update (>= 1)."""
-        if int(adversary_steps) < 1:
-            raise ValueError(f"adversary_steps must be >= 1; got {adversary_steps}.")
         self.adversary = adversary
-        self.adversary_steps = int(adversary_steps)
+        self.adversary_steps = positive_int(adversary_steps, "adversary_steps")
 
     @property
     def player_variables(self):
@@ -138,17 +138,17 @@ class AdversarialGame(PlayerModel):
         self.record_peak("adversary/logit_offset",
                          tf.abs(tf.reduce_mean(t_q) + tf.reduce_mean(t_p)) / 2.0)
 
+    def get_config(self):
+        config = super().get_config()
+        config.update(adversary=serialize(self.adversary), adversary_steps=self.adversary_steps)
+        return config
+
 
 class AdversarialLatentModel(AdversarialGame, LatentVariableModel):
     """A generative model whose KL term is estimated by the adversary (AVB, AAE).
 
-        KL(q || p) = E_q[log q - log r] + E_q[log r - log p],  T estimates the first
-
-    so the per-example terms are
-
-        reconstruction = -log p(x|z),   kl = T(z~) + log r(z|x) - log p(z),   z ~ q(z|x).
-
-    Not used directly.
+    A subclass gives `compute_terms(x)`: "reconstruction" = -log p(x|z) and the
+    adversary's "kl", with the logits "t_q" and "t_p". Not used directly.
     """
 
     metric_names = LatentVariableModel.metric_names + ADVERSARY_METRICS
@@ -161,14 +161,3 @@ class AdversarialLatentModel(AdversarialGame, LatentVariableModel):
 
     def train_inputs(self, data):
         return self.images(data)
-
-    def compute_terms(self, x):
-        z, r = self.posterior_sample(x)
-        t_q, t_p = self.adversary_logits(x, z, r)
-        kl = t_q + r.log_prob(z) - self.prior.log_prob(z)
-        return {"reconstruction": -self.log_likelihood(x, z), "kl": kl, "t_q": t_q, "t_p": t_p}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(adversary=serialize(self.adversary), adversary_steps=self.adversary_steps)
-        return config

@@ -39,6 +39,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from avb_keras import contrast, distribute, networks, priors
+from avb_keras.checks import int_at_least, positive_int
 from avb_keras.models.adversarial import ADVERSARY_METRICS, AdversarialGame, adversary_metrics
 from avb_keras.models.players import serialize
 
@@ -68,14 +69,14 @@ class Target:
             self.shapes = shapes
             self.sizes = [max(1, math.prod(s.as_list())) for s in shapes]
             self.dim = sum(self.sizes)
-            if dim is not None and int(dim) != self.dim:
+            if dim is not None and positive_int(dim, "dim") != self.dim:
                 raise ValueError(f"The target has {self.dim} unconstrained parameters, "
                                  f"but z has size dim={dim}.")
         elif callable(target):
-            if dim is None or int(dim) < 1:
+            if dim is None:
                 raise ValueError("A target given as a log-density function needs dim, the "
-                                 f"size of z (a positive integer); got dim={dim!r}.")
-            self.distribution, self.function, self.dim = None, target, int(dim)
+                                 "size of z (a positive integer); got dim=None.")
+            self.distribution, self.function, self.dim = None, target, positive_int(dim, "dim")
         else:
             raise TypeError(
                 f"The target must be a tfp distribution (e.g. a JointDistribution pinned "
@@ -142,11 +143,9 @@ class AdversarialVI(AdversarialGame):
         # Config.
         self.noise_dim = int(sampler.input_shape[-1])
         self.dim = int(sampler.output_shape[-1])
-        if int(batch_size) < 2:
-            raise ValueError(f"batch_size must be >= 2 (the moments of q are estimated "
-                             f"over it); got {batch_size}.")
         self.adaptive_contrast = contrast.kind(adaptive_contrast)
-        self.batch_size = int(batch_size)
+        self.batch_size = int_at_least(batch_size, 2, "batch_size",
+                                       " (the moments of q are estimated over it)")
         self.target = target
         self.build()
 
@@ -155,7 +154,8 @@ class AdversarialVI(AdversarialGame):
                    adversary_units=(256, 256), **kwargs):
         """A model with MLP sampler and adversary sized for `target`."""
         dim = Target(target, dim).dim
-        sampler = networks.noise_sampler(dim, noise_dim or dim, hidden_units)
+        sampler = networks.noise_sampler(dim, dim if noise_dim is None else noise_dim,
+                                         hidden_units)
         adversary = networks.LatentAdversary(adversary_units, name="adversary")
         return cls(sampler, adversary, target=target, **kwargs)
 
@@ -188,7 +188,7 @@ class AdversarialVI(AdversarialGame):
         """N(0, I) draws [n, dim]; n = None: this replica's share of a global batch."""
         seed = self.seed_generator if seed is None else seed
         if n is not None:
-            return keras.random.normal((int(n), dim), seed=seed)
+            return keras.random.normal((positive_int(n, "n"), dim), seed=seed)
         return distribute.replica_share(keras.random.normal((self.batch_size, dim), seed=seed))
 
     def contrast_noise(self, shape, dtype):
@@ -209,8 +209,7 @@ class AdversarialVI(AdversarialGame):
         if n is None:
             moments = distribute.global_moments(z, covariance)
         else:
-            moments = contrast.monte_carlo_moments(z[:, None], covariance)
-            moments = {key: value[0] for key, value in moments.items()}
+            moments = contrast.moments(z, covariance)
         return z, contrast.gaussian(moments, covariance)
 
     def train_inputs(self, data):
@@ -232,7 +231,7 @@ class AdversarialVI(AdversarialGame):
 
     def sample(self, n, seed=None):
         """n posterior samples in the target's own form (a structure for a JointDistribution)."""
-        z, _ = self.posterior_sample(n=int(n), seed=seed)
+        z, _ = self.posterior_sample(n=positive_int(n, "n"), seed=seed)
         return self.target.constrain(z) if self.target is not None else z
 
     def call(self, eps):
@@ -277,7 +276,6 @@ class AdversarialVI(AdversarialGame):
 
     def get_config(self):
         config = super().get_config()
-        config.update(sampler=serialize(self.sampler), adversary=serialize(self.adversary),
-                      adaptive_contrast=self.adaptive_contrast,
-                      adversary_steps=self.adversary_steps, batch_size=self.batch_size)
+        config.update(sampler=serialize(self.sampler), adaptive_contrast=self.adaptive_contrast,
+                      batch_size=self.batch_size)
         return config

@@ -17,14 +17,23 @@ sees z~ = L(x)^-1 (z - mu(x)) against N(0, I), and the primal objective is
 with Sigma diagonal as in the paper (`adaptive_contrast="diagonal"` or True)
 or full (`"full"`, beyond the paper: the correlations of q's dimensions are
 then r's job, not the adversary's).
+
+The KL term splits at r (Mescheder et al. 2017, "Adaptive Contrast"; r = p
+without Adaptive Contrast, where the last two terms cancel):
+
+    KL(q(z|x) || p(z)) = E_q[ log q(z|x) - log r(z|x) ] + E_q[ log r(z|x) - log p(z) ]
+    kl(x)              = T(x, z~)                     + log r(z|x) - log p(z),  z ~ q(z|x)
+
+T estimating the first bracket (`AVB.compute_terms`).
 """
 
 import keras
 import tensorflow as tf
 
-from avb_keras import contrast, seeding
+from avb_keras import contrast, networks, seeding
+from avb_keras.contrast import TRAINING_MOMENT_SAMPLES
 from avb_keras.models.adversarial import AdversarialLatentModel
-from avb_keras.models.base import TRAINING_MOMENT_SAMPLES, tile
+from avb_keras.models.base import encoder_trunk, tile
 
 MOMENT_ESTIMATORS = ("analytic", "monte_carlo")
 
@@ -53,8 +62,6 @@ class AVB(AdversarialLatentModel):
       preset, seed: recorded in the config; `seed` seeds the prior samples.
     """
 
-    preset_family = "avb"
-
     def __init__(self, encoder, decoder, adversary, likelihood="bernoulli",
                  adaptive_contrast=True, moment_estimator=None,
                  moment_samples=TRAINING_MOMENT_SAMPLES, adversary_steps=1, preset=None,
@@ -62,7 +69,7 @@ class AVB(AdversarialLatentModel):
         super().__init__(encoder, decoder, adversary, likelihood, adversary_steps,
                          preset=preset, seed=seed, **kwargs)
         # Config.
-        returns_moments = isinstance(encoder.output, dict) and "mean" in encoder.output
+        returns_moments = self.encoder_type == "moment"
         self.moment_estimator = moment_estimator or (
             "analytic" if returns_moments else "monte_carlo")
         if self.moment_estimator not in MOMENT_ESTIMATORS:
@@ -75,14 +82,64 @@ class AVB(AdversarialLatentModel):
         self.moment_samples = self._moment_draws(moment_samples, "moment_samples")
         self.build()
 
+    @classmethod
+    def preset_arguments(cls, preset, seed, encoder_type=None, adaptive_contrast=True,
+                         **overrides):
+        """The encoder and the adversary T(x, z) of `preset`'s sizes.
+
+        Args:
+          encoder_type: "moment" (analytic moments) or "implicit" (a sampler only).
+            Default: the preset's `encoder_type` with Adaptive Contrast,
+            "implicit" without (nothing would use the moments).
+          adaptive_contrast, **overrides: constructor arguments.
+        """
+        encoder_type = encoder_type or (preset.encoder_type if adaptive_contrast else "implicit")
+        trunk = encoder_trunk(preset)
+        if encoder_type == "moment":
+            encoder = networks.moment_encoder(preset.data_shape, preset.latent_dim,
+                                              num_basis=preset.num_basis, seed=seed, **trunk)
+        elif encoder_type == "implicit":
+            encoder = networks.implicit_encoder(preset.data_shape, preset.latent_dim,
+                                                noise_dim=preset.noise_dim, seed=seed, **trunk)
+        else:
+            raise ValueError(f"encoder_type must be 'implicit' or 'moment'; got {encoder_type!r}.")
+        # With the analytic prior term +1/2 ||z~||^2 for every contrast: without it the
+        # full contrast estimates a fixed KL better, but trains four_frames to -2.23
+        # nats instead of -1.48 (docs/RESULTS.md, "Full-covariance Adaptive Contrast").
+        adversary = networks.InnerProductAdversary(
+            hidden_units=preset.adversary_units, inner_dim=preset.inner_dim,
+            conv_filters=preset.conv_filters, name="adversary")
+        return {"encoder": encoder, "adversary": adversary, "adaptive_contrast": adaptive_contrast,
+                "adversary_steps": preset.adversary_steps,
+                "moment_samples": preset.moment_samples, **overrides}
+
     @property
     def encoder_passes(self):
         """1, or 1 + K with Monte Carlo moments (z and K draws apart from it)."""
         monte_carlo = self.adaptive_contrast and self.moment_estimator == "monte_carlo"
         return 1 + self.moment_samples if monte_carlo else 1
 
+    def compute_terms(self, x):
+        """Per example, z ~ q(z|x) (the module docstring's split of the KL at r):
+
+            reconstruction = -log p(x|z),   kl = T(x, z~) + log r(z|x) - log p(z)
+
+        and T's logits "t_q" (on q's z~) and "t_p" (on z~ ~ N(0, I)).
+        """
+        z, r = self.posterior_sample(x)
+        t_q, t_p = self.adversary_logits(x, z, r)
+        kl = t_q + r.log_prob(z) - self.prior.log_prob(z)
+        return {"reconstruction": -self.log_likelihood(x, z), "kl": kl, "t_q": t_q, "t_p": t_p}
+
     def posterior_sample(self, x):
-        """z ~ q(z|x) and the contrast r: the moment-matched Gaussian with AC, else p(z)."""
+        """z ~ q(z|x) and the contrast r: the moment-matched Gaussian with AC, else p(z).
+
+        With the moment encoder, r's moments come from the noise draws of this
+        batch's own rows (one encoder pass; B = 128 rows at the MNIST presets);
+        `moment_matched_gaussian` (evaluation, export, monitoring) tiles a small
+        batch to at least `contrast.MOMENT_SAMPLES` rows instead, since a batch of
+        a few examples would give too few draws.
+        """
         if not self.adaptive_contrast:
             return self.encode(x), self.prior
         if self.moment_estimator == "analytic":

@@ -26,17 +26,11 @@ a `keras.optimizers.LossScaleOptimizer`.
 import keras
 import tensorflow as tf
 
-from avb_keras import (contrast, likelihoods, pretrained, preset_files, presets, priors, seeding,
-                       validation)
+from avb_keras import (contrast, likelihoods, networks, pretrained, preset_files, presets, priors,
+                       seeding, validation)
+from avb_keras.checks import int_at_least, positive_int
+from avb_keras.contrast import MOMENT_SAMPLES, TRAINING_MOMENT_SAMPLES
 from avb_keras.models.players import PlayerModel, serialize
-
-#: K, the encoder draws per example behind `moment_matched_gaussian` when a
-#: caller gives no `num_samples` (AIS's p0, monitoring, `kl_lower_bound`); for
-#: the moment encoder, the fewest noise draws its analytic moments rest on.
-MOMENT_SAMPLES = 256
-#: K for Adaptive Contrast's Monte Carlo moments in a training step (a model's
-#: `moment_samples`, which its preset may set).
-TRAINING_MOMENT_SAMPLES = 16
 
 
 class LatentVariableModel(PlayerModel):
@@ -51,10 +45,10 @@ class LatentVariableModel(PlayerModel):
     """
 
     metric_names = ("loss", "reconstruction", "kl", "elbo")
-    #: Which networks `presets` builds for this class.
-    preset_family = None
     #: K, the encoder draws behind Monte Carlo moments of q in a training step.
     moment_samples = TRAINING_MOMENT_SAMPLES
+    #: The adversary T of a model whose KL it estimates (AVB, AAE); None without one.
+    adversary = None
 
     def __init__(self, encoder, decoder, likelihood="bernoulli", preset=None, seed=None,
                  **kwargs):
@@ -77,8 +71,9 @@ class LatentVariableModel(PlayerModel):
           "mnist_avb_ac_z32"): the trained model, offline (`avb_keras.pretrained`);
           with `load_weights=False` its architecture, freshly initialized.
         - An architecture's name ("mnist_mlp", ...; `avb_keras.presets`): freshly
-          initialized, and overrides are network settings (`latent_dim`, `seed`,
-          ...) or constructor arguments (`adaptive_contrast`, `adversary_steps`, ...).
+          initialized (`from_architecture`), and overrides are network settings
+          (`latent_dim`, `seed`, ...) or constructor arguments (`adaptive_contrast`,
+          `adversary_steps`, ...).
         """
         folder = name if preset_files.is_preset_dir(name) else pretrained.path(name)
         if folder is not None:
@@ -87,7 +82,33 @@ class LatentVariableModel(PlayerModel):
                                  f"{sorted(overrides)} for {name}. Start from the architecture "
                                  "preset for a different configuration.")
             return preset_files.load_preset(cls, folder, load_weights=load_weights)
-        return cls(**presets.model_kwargs(cls.preset_family, name, **overrides))
+        return cls.from_architecture(name, **overrides)
+
+    @classmethod
+    def from_architecture(cls, name, latent_dim=None, data_shape=None, seed=None, **overrides):
+        """A freshly initialized model of the architecture preset `name`.
+
+        The decoder and likelihood are every model's; the class builds the rest
+        from the `Preset` (`preset_arguments`).
+
+        Args:
+          name: an architecture preset (`avb_keras.presets.PRESETS`).
+          latent_dim, data_shape: replace the preset's (`presets.configured`).
+          seed: seeds every noise source and the model's own sampling.
+          **overrides: the class's preset options or constructor arguments.
+        """
+        preset = presets.configured(name, latent_dim, data_shape)
+        decoder = preset_decoder(preset)
+        arguments = cls.preset_arguments(preset, seed, **overrides)
+        return cls(decoder=decoder, likelihood=preset.likelihood, preset=name, seed=seed,
+                   **arguments)
+
+    @classmethod
+    def preset_arguments(cls, preset, seed, **overrides):
+        """The constructor arguments besides the decoder that `preset` gives this class:
+        its encoder (and adversary, ...), then `overrides`."""
+        raise TypeError(f"{cls.__name__} builds no model from an architecture preset; call "
+                        "from_preset on a model class (VAE, AVB or AAE).")
 
     def save_to_preset(self, preset_dir, model_card=None):
         """Writes the model (class, config, weights, library versions, and `model_card`,
@@ -149,7 +170,7 @@ class LatentVariableModel(PlayerModel):
 
     def sample(self, n, seed=None):
         """n draws of E[x|z] with z ~ p(z); `seed` (an int) makes them repeatable."""
-        z = keras.random.normal((int(n), self.latent_dim),
+        z = keras.random.normal((positive_int(n, "n"), self.latent_dim),
                                 seed=self.seed_generator if seed is None else seed)
         return self.decode(z)
 
@@ -178,7 +199,7 @@ class LatentVariableModel(PlayerModel):
           covariance: "diagonal" (a `tfd.Independent(tfd.Normal)`; the paper's
             r, sigma = sqrt(var + 1e-4)) or "full" (a `tfd.MultivariateNormalTriL`,
             Sigma + 1e-4 I; shrunk toward its diagonal when K <= latent_dim,
-            see `contrast.monte_carlo_moments`).
+            see `contrast.moments`).
           num_samples: K, the encoder draws behind Monte Carlo moments.
           seed: an int makes the draws repeatable (the model's own random
             streams are left as they were); None draws from them. Eager only.
@@ -190,14 +211,11 @@ class LatentVariableModel(PlayerModel):
         with seeding.seeded(self, seed):
             draws = self.encode(tile(x, k))
         samples = tf.reshape(tf.stop_gradient(draws), [k, -1, self.latent_dim])
-        return contrast.gaussian(contrast.monte_carlo_moments(samples, covariance), covariance)
+        return contrast.gaussian(contrast.moments(samples, covariance), covariance)
 
     def _moment_draws(self, num_samples, name="num_samples"):
-        k = MOMENT_SAMPLES if num_samples is None else num_samples
-        if isinstance(k, bool) or int(k) != k or k < 2:
-            raise ValueError(f"{name} must be an integer >= 2 (the moments of q are "
-                             f"estimated from that many encoder draws); got {num_samples!r}.")
-        return int(k)
+        return int_at_least(MOMENT_SAMPLES if num_samples is None else num_samples, 2, name,
+                            " (the moments of q are estimated from that many encoder draws)")
 
     def compute_terms(self, x):
         """Per-example tensors: at least "reconstruction" and "kl"."""
@@ -263,6 +281,23 @@ class LatentVariableModel(PlayerModel):
     def evaluate(self, x=None, y=None, *args, **kwargs):
         with self.plain_value_errors():
             return super().evaluate(self.checked(x), y, *args, **kwargs)
+
+
+def encoder_trunk(preset):
+    """The encoder settings every model takes from `preset`: its MLP, ELU, its convolutions."""
+    return dict(hidden_units=preset.hidden_units, activation="elu",
+                conv_filters=preset.conv_filters)
+
+
+def preset_decoder(preset):
+    """Every model's decoder for `preset`: transposed convolutions when it names
+    `decoder_filters`, else an MLP."""
+    if preset.decoder_filters:
+        return networks.conv_decoder(preset.latent_dim, preset.data_shape,
+                                     hidden_units=preset.hidden_units,
+                                     conv_filters=preset.decoder_filters)
+    return networks.mlp_decoder(preset.latent_dim, preset.data_shape,
+                                hidden_units=preset.hidden_units)
 
 
 def tile(x, times):

@@ -244,9 +244,8 @@ class PlayerModel(keras.Model):
         preset's rate for that player, or at the class's `learning_rates` for a
         model built by hand.
         """
-        if self.preset is not None:
-            return presets.default_optimizer(self.preset, name)
-        return optimizers.Adam(learning_rate=self.learning_rates[name], beta_1=0.5)
+        rates = self.learning_rates if self.preset is None else presets.learning_rates(self.preset)
+        return optimizers.player_adam(rates[name])
 
     @property
     def player_variables(self):

@@ -8,8 +8,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from avb_keras import contrast
-from avb_keras.models.base import LatentVariableModel
+from avb_keras import contrast, networks
+from avb_keras.models.base import LatentVariableModel, encoder_trunk
 
 tfd = tfp.distributions
 
@@ -26,13 +26,19 @@ class VAE(LatentVariableModel):
       preset, seed: recorded in the config; `seed` seeds the reparameterization.
     """
 
-    preset_family = "vae"
     encoder_type = "gaussian"
 
     def __init__(self, encoder, decoder, likelihood="bernoulli", preset=None, seed=None,
                  **kwargs):
         super().__init__(encoder, decoder, likelihood, preset=preset, seed=seed, **kwargs)
         self.build()
+
+    @classmethod
+    def preset_arguments(cls, preset, seed, **overrides):
+        """The Gaussian encoder of `preset`'s sizes."""
+        encoder = networks.gaussian_encoder(preset.data_shape, preset.latent_dim,
+                                            **encoder_trunk(preset))
+        return {"encoder": encoder, **overrides}
 
     def posterior(self, x):
         """q(z|x) as a tfp distribution."""

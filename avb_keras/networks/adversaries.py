@@ -15,6 +15,7 @@ import math
 import keras
 import tensorflow as tf
 
+from avb_keras.checks import positive_int, positive_ints
 from avb_keras.networks.layers import apply, conv_stack
 
 
@@ -42,6 +43,9 @@ class InnerProductAdversary(keras.Model):
                  conv_filters=(), prior_term=True, **kwargs):
         kwargs.setdefault("autocast", False)  # z reaches the prior term unrounded
         super().__init__(**kwargs)
+        hidden_units = positive_ints(hidden_units, "hidden_units")
+        inner_dim = positive_int(inner_dim, "inner_dim")
+        conv_filters = positive_ints(conv_filters, "conv_filters")
         # Layers.
         small = keras.initializers.RandomNormal(stddev=1e-5)
         self.x_convs = conv_stack(conv_filters, activation)
@@ -52,10 +56,10 @@ class InnerProductAdversary(keras.Model):
         self.s = keras.layers.Dense(inner_dim, name="s")
         self.t_z = keras.layers.Dense(1, name="t_z")
         # Config.
-        self.hidden_units = tuple(int(u) for u in hidden_units)
-        self.inner_dim = int(inner_dim)
+        self.hidden_units = hidden_units
+        self.inner_dim = inner_dim
         self.activation = activation
-        self.conv_filters = tuple(int(f) for f in conv_filters)
+        self.conv_filters = conv_filters
         self.prior_term = bool(prior_term)
 
     def call(self, inputs):
@@ -108,6 +112,7 @@ class ConcatAdversary(keras.Model):
     def __init__(self, hidden_units=(128,), activation="relu", prior_term=False, **kwargs):
         kwargs.setdefault("autocast", False)  # z reaches the prior term unrounded
         super().__init__(**kwargs)
+        hidden_units = positive_ints(hidden_units, "hidden_units")
         if not hidden_units:
             raise ValueError("ConcatAdversary needs at least one hidden layer.")
         # Layers: the first hidden layer's two blocks, then an MLP on its output.
@@ -116,7 +121,7 @@ class ConcatAdversary(keras.Model):
         self.hidden = [keras.layers.Dense(u, activation=activation) for u in hidden_units[1:]]
         self.logit = keras.layers.Dense(1, name="logit")
         # Config.
-        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.hidden_units = hidden_units
         self.activation = activation
         self.prior_term = bool(prior_term)
 
@@ -159,11 +164,12 @@ class LatentAdversary(keras.Model):
                  **kwargs):
         kwargs.setdefault("autocast", False)  # z reaches the prior term unrounded
         super().__init__(**kwargs)
+        hidden_units = positive_ints(hidden_units, "hidden_units")
         # Layers.
         self.hidden = [keras.layers.Dense(u, activation=activation) for u in hidden_units]
         self.logit = keras.layers.Dense(1, name="logit")
         # Config.
-        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.hidden_units = hidden_units
         self.activation = activation
         self.prior_term = bool(prior_term)
 

@@ -8,12 +8,15 @@ import math
 
 import keras
 
+from avb_keras.checks import positive_int, positive_ints
 from avb_keras.networks.layers import mlp
 
 
 def mlp_decoder(latent_dim, data_shape, hidden_units=(256, 256), activation="elu",
                 name="decoder"):
     """params(z) = reshape(W_out MLP(z) + b_out, data_shape)."""
+    latent_dim, data_shape = positive_int(latent_dim, "latent_dim"), positive_ints(
+        data_shape, "data_shape")
     z = keras.Input(shape=(latent_dim,), name="z")
     h = mlp(z, hidden_units, activation)
     params = keras.layers.Dense(math.prod(data_shape), name="params")(h)
@@ -28,7 +31,9 @@ def conv_decoder(latent_dim, data_shape, hidden_units=(512,), conv_filters=(64, 
     Each transposed convolution doubles the resolution, so the data's height and
     width must be divisible by 2 ** len(conv_filters).
     """
-    height, width, channels = data_shape
+    latent_dim = positive_int(latent_dim, "latent_dim")
+    height, width, channels = positive_ints(data_shape, "data_shape")
+    conv_filters = positive_ints(conv_filters, "conv_filters")
     scale = 2 ** len(conv_filters)
     if height % scale or width % scale:
         raise ValueError(

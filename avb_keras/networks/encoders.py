@@ -15,6 +15,7 @@
 
 import keras
 
+from avb_keras.checks import positive_int, positive_ints
 from avb_keras.networks.layers import (MomentSampler, StandardNormalNoise, mlp, seed_offset,
                                        x_features)
 
@@ -39,7 +40,9 @@ def implicit_encoder(data_shape, latent_dim, hidden_units=(256, 256), noise_dim=
         h_k = act(W_k h_{k-1} + b_k + B_k eps_k),   eps_k ~ N(0, I)
         z   = W_out h_K + b_out
     """
-    x = keras.Input(shape=tuple(data_shape), name="x")
+    data_shape, latent_dim, hidden_units = _sizes(data_shape, latent_dim, hidden_units)
+    noise_dim = positive_int(noise_dim, "noise_dim")
+    x = keras.Input(shape=data_shape, name="x")
     features = x_features(x, conv_filters, activation)
     eps = StandardNormalNoise(noise_dim, seed=seed_offset(seed, 0), name="eps_0")(features)
     h = keras.layers.Concatenate()([features, eps])
@@ -59,7 +62,9 @@ def moment_encoder(data_shape, latent_dim, hidden_units=(256, 256), num_basis=16
 
         a_i(x) = ELU(W_i h(x) + b_i - 5) + 1 > 0
     """
-    x = keras.Input(shape=tuple(data_shape), name="x")
+    data_shape, latent_dim, hidden_units = _sizes(data_shape, latent_dim, hidden_units)
+    num_basis = positive_int(num_basis, "num_basis")
+    x = keras.Input(shape=data_shape, name="x")
     h = mlp(x_features(x, conv_filters, activation), hidden_units, activation)
     a0 = keras.layers.Dense(latent_dim, name="a_0")(h)
     a = keras.layers.Dense(num_basis * latent_dim, name="a")(h)
@@ -76,7 +81,8 @@ def moment_encoder(data_shape, latent_dim, hidden_units=(256, 256), num_basis=16
 def gaussian_encoder(data_shape, latent_dim, hidden_units=(256, 256), activation="elu",
                      conv_filters=(), name="encoder"):
     """q(z|x) = N(mean(x), stddev(x)^2), stddev = softplus(.) + 1e-6."""
-    x = keras.Input(shape=tuple(data_shape), name="x")
+    data_shape, latent_dim, hidden_units = _sizes(data_shape, latent_dim, hidden_units)
+    x = keras.Input(shape=data_shape, name="x")
     h = mlp(x_features(x, conv_filters, activation), hidden_units, activation)
     mean = keras.layers.Dense(latent_dim, name="mean")(h)
     stddev = keras.layers.Dense(latent_dim, name="stddev_raw")(h)
@@ -90,7 +96,15 @@ def noise_sampler(dim, noise_dim=None, hidden_units=(256, 256), activation="elu"
 
         h_k = act(W_k h_{k-1} + b_k),  h_0 = eps;   z = W_out h_K + b_out
     """
-    eps = keras.Input(shape=(int(noise_dim or dim),), name="eps")
-    h = mlp(eps, hidden_units, activation)
-    z = keras.layers.Dense(int(dim), name="z")(h)
+    dim = positive_int(dim, "dim")
+    noise_dim = dim if noise_dim is None else positive_int(noise_dim, "noise_dim")
+    eps = keras.Input(shape=(noise_dim,), name="eps")
+    h = mlp(eps, positive_ints(hidden_units, "hidden_units"), activation)
+    z = keras.layers.Dense(dim, name="z")(h)
     return keras.Model(eps, z, name=name)
+
+
+def _sizes(data_shape, latent_dim, hidden_units):
+    """(data_shape, latent_dim, hidden_units) checked: positive integers throughout."""
+    return (positive_ints(data_shape, "data_shape"), positive_int(latent_dim, "latent_dim"),
+            positive_ints(hidden_units, "hidden_units"))

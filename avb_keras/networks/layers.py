@@ -3,6 +3,9 @@
 import keras
 import tensorflow as tf
 
+from avb_keras import contrast
+from avb_keras.checks import positive_int, positive_ints
+
 
 @keras.saving.register_keras_serializable(package="avb_keras")
 class StandardNormalNoise(keras.layers.Layer):
@@ -10,13 +13,15 @@ class StandardNormalNoise(keras.layers.Layer):
 
     The batch size is read from the input, so the layer can sit anywhere in a
     functional encoder. The noise is always present, in training and at
-    inference: an implicit encoder is a sampler (a deterministic encoder is
-    what made earlier implementations diverge, AVB.md "Known traps").
+    inference: an implicit encoder is a sampler (Mescheder et al. 2017, the
+    "Method" section: z = f(x, eps); without the noise q(z|x) is a point mass,
+    log q(z|x) - log p(z) is infinite and the adversary's task has no finite
+    optimum).
     """
 
     def __init__(self, dim, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.dim = int(dim)
+        self.dim = positive_int(dim, "dim")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -41,7 +46,8 @@ class MomentSampler(keras.layers.Layer):
 
     a_0 and a_i > 0 come from the layer's inputs; each v_i is a small MLP of
     noise alone (vectorised over i here). Because v_i does not depend on x, its
-    mean and variance are estimated over the minibatch of noise draws, giving
+    mean and covariance are estimated over the call's rows of noise draws
+    (`contrast.moments`, shrunk as there when there are at most d rows), giving
     the moments of q in closed form:
 
         mu(x)      = a_0(x) + sum_i a_i(x) * E[v_i]
@@ -49,15 +55,23 @@ class MomentSampler(keras.layers.Layer):
         sigma(x)^2 = diag Sigma(x) = sum_i a_i(x)^2 * Var[v_i]
 
     Inputs: (a_0 [batch, d], a [batch, m, d]). Returns (z, mu, sigma^2, Sigma).
+
+    Which rows: in a training step, the B rows of the batch itself (B = 128 for
+    the MNIST presets, more than d + 1 draws of each v_i, and no extra encoder
+    pass); outside training (`AVB.moment_matched_gaussian`: AIS, the export,
+    monitoring) the batch is tiled to at least `contrast.MOMENT_SAMPLES` rows
+    first, since a batch of a few examples (one, at serving) would give a
+    collapsed or noisy Cov[v_i].
     """
 
     def __init__(self, num_basis, latent_dim, noise_dim=None, hidden_units=(64,),
                  activation="elu", seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_basis = int(num_basis)
-        self.latent_dim = int(latent_dim)
-        self.noise_dim = int(noise_dim or latent_dim)
-        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.num_basis = positive_int(num_basis, "num_basis")
+        self.latent_dim = positive_int(latent_dim, "latent_dim")
+        self.noise_dim = positive_int(latent_dim if noise_dim is None else noise_dim,
+                                      "noise_dim")
+        self.hidden_units = positive_ints(hidden_units, "hidden_units")
         self.activation = keras.activations.get(activation)
         self._activation_name = activation
         self.seed = seed
@@ -88,13 +102,10 @@ class MomentSampler(keras.layers.Layer):
                 v = self.activation(v)
         v = tf.transpose(v, [1, 0, 2])                                 # [batch, m, d]
         z = a0 + tf.reduce_sum(a * v, axis=1)
-        v_mean = tf.reduce_mean(v, axis=0)
-        v_centred = v - v_mean
-        v_covariance = tf.einsum("bmi,bmj->mij", v_centred, v_centred) / tf.cast(
-            batch, v.dtype)
-        mean = a0 + tf.reduce_sum(a * v_mean, axis=1)
-        variance = tf.reduce_sum(tf.square(a) * tf.linalg.diag_part(v_covariance), axis=1)
-        covariance = tf.einsum("bmi,bmj,mij->bij", a, a, v_covariance)
+        v_moments = contrast.moments(v, "full")                        # over the batch's rows
+        mean = a0 + tf.reduce_sum(a * v_moments["mean"], axis=1)
+        variance = tf.reduce_sum(tf.square(a) * v_moments["variance"], axis=1)
+        covariance = tf.einsum("bmi,bmj,mij->bij", a, a, v_moments["covariance"])
         return z, mean, variance, covariance
 
     def compute_output_shape(self, input_shape):
@@ -123,7 +134,7 @@ def apply(layers, h):
 
 def mlp(h, hidden_units, activation):
     """The MLP trunk of every network: h_k = act(W_k h_{k-1} + b_k), layers "hidden_k"."""
-    for k, units in enumerate(hidden_units, start=1):
+    for k, units in enumerate(positive_ints(hidden_units, "hidden_units"), start=1):
         h = keras.layers.Dense(units, activation=activation, name=f"hidden_{k}")(h)
     return h
 
