@@ -158,18 +158,43 @@ class Adam(keras.optimizers.Adam):
     def get_config(self):
         return {**super().get_config(), "update_clipping": self.update_clipping}
 
+    def stability_threshold(self):
+        """2 (1 + beta_1) / (1 - beta_1): the largest rate-times-curvature along one
+        direction at which Adam's steps do not oscillate with growing amplitude (period 2;
+        gradient descent's 2, raised by the momentum; Cohen et al. 2022)."""
+        return 2.0 * (1.0 + self.beta_1) / (1.0 - self.beta_1)
+
+    def preconditioned_curvature(self, direction, variables, curvature):
+        """lr_t c sum_w d_w^2 / (sqrt(v_hat_w) + epsilon): the curvature c of a loss along
+        the parameter direction d (a gradient, one tensor per variable), as this Adam's
+        next step sees it (its rate and second moments v_hat = v / (1 - beta_2^t)).
+
+        Compared with `stability_threshold`, it says whether that step overshoots along
+        d. Before the first update (no second moments yet) it is 0.
+        """
+        step = tf.cast(self.iterations, tf.float32)
+        correction = 1.0 - tf.pow(tf.cast(self.beta_2, tf.float32), tf.maximum(step, 1.0))
+        total = tf.add_n([tf.reduce_sum(tf.square(tf.cast(d, tf.float32)) / (
+            tf.sqrt(tf.cast(self._velocities[self._get_variable_index(v)], tf.float32)
+                    / correction) + self.epsilon))
+            for d, v in zip(direction, variables)])
+        rate = tf.cast(self.learning_rate, tf.float32)
+        return tf.where(step > 0, rate * tf.cast(curvature, tf.float32) * total, 0.0)
+
     def update_step(self, gradient, variable, learning_rate):
         if (self.amsgrad or isinstance(gradient, tf.IndexedSlices)
                 or keras.backend.backend() != "tensorflow"):
-            if self.update_clipping is not None:
-                raise ValueError("update_clipping needs the TensorFlow backend, dense "
-                                 "gradients and amsgrad=False.")
+            if self.update_clipping is not None or getattr(self, "rate_factor", None):
+                raise ValueError("update_clipping and a rate factor need the TensorFlow "
+                                 "backend, dense gradients and amsgrad=False.")
             return super().update_step(gradient, variable, learning_rate)
         index = self._get_variable_index(variable)
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
         learning_rate = tf.cast(learning_rate, dtype)
+        if getattr(self, "rate_factor", None) is not None:
+            learning_rate *= tf.cast(self.rate_factor.value, dtype)
         if self.update_clipping is not None:
             gradient = tf.cast(gradient, dtype)
             v_hat = ((beta_2 * self._velocities[index] + (1.0 - beta_2) * tf.square(gradient))
@@ -192,6 +217,14 @@ PLAYER_BETA_1 = 0.5
 def player_adam(learning_rate):
     """`Adam(learning_rate, beta_1 = PLAYER_BETA_1)`: the optimizer of every player."""
     return Adam(learning_rate=learning_rate, beta_1=PLAYER_BETA_1)
+
+
+class RateFactor:
+    """A factor on an `Adam`'s rate (`adam.rate_factor = RateFactor(variable)`): a plain
+    holder, so that the variable is neither saved with the optimizer nor tracked by it."""
+
+    def __init__(self, value):
+        self.value = value
 
 
 def _handle(variable):

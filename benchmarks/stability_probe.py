@@ -43,6 +43,8 @@ def parse_args(argv=None):
                         help="the adversary Adam's update_clipping (avb_keras.optimizers.Adam)")
     parser.add_argument("--primal-update-clipping", type=float, default=None,
                         help="the primal Adam's update_clipping")
+    parser.add_argument("--offset-stability", default="0.5",
+                        help="compile's offset_stability (the library's default 0.5), or none")
     parser.add_argument("--clip-norm", type=float, default=None)
     parser.add_argument("--detail", type=int, nargs=2, default=None, metavar=("FROM", "TO"),
                         help="also record, for steps FROM..TO, T on a fixed batch after each "
@@ -62,7 +64,9 @@ def main(argv=None):
                                                                 beta_1=args.adversary_beta1,
                                                                 epsilon=args.adversary_epsilon,
                                                                 update_clipping=args.update_clipping),
-                  clipnorm=args.clip_norm)
+                  clipnorm=args.clip_norm,
+                  offset_stability=(None if args.offset_stability == "none"
+                                    else float(args.offset_stability)))
     data = iter(datasets.load("mnist", "train", batch_size=128, seed=args.seed,
                               path=args.data_path, repeat=True))
 
@@ -76,6 +80,7 @@ def main(argv=None):
         logs = model.train_step(x)
         # T on a fixed (x, z~): its swings are the adversary's own, not new draws'.
         health["t_fixed_mean"] = tf.reduce_mean(model.adversary((fixed, fixed_z)))
+        health["offset_sharpness"] = offset_sharpness(model, fixed, fixed_z)
         return {**health, **{k: tf.convert_to_tensor(v) for k, v in logs.items()}}
 
     records, start = [], time.time()
@@ -128,6 +133,19 @@ def attribution(model, before, x, z):
         out[f"dT_{variable.path}"] = t_new - float(tf.reduce_mean(model.adversary((x, z))))
         variable.assign(new)
     return out
+
+
+def offset_sharpness(model, x, z):
+    """K / threshold on a fixed batch: the adversary Adam's preconditioned curvature along
+    T's offset over its stability threshold (`AdversarialGame.limit_adversary_rate`),
+    before any limit. Above 1, the offset's period-2 oscillation grows."""
+    optimizer = model.adversary_optimizer
+    variables = model.adversary.trainable_variables
+    with tf.GradientTape() as tape:
+        t_mean = tf.reduce_mean(model.adversary((x, z)))
+    curvature = optimizer.preconditioned_curvature(tape.gradient(t_mean, variables), variables,
+                                                   curvature=0.5)
+    return curvature / optimizer.stability_threshold()
 
 
 def probe(model, x):

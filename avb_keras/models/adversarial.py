@@ -24,13 +24,17 @@ of AVB in `models.avb`, the AAE's T(z) in `models.aae`).
 import keras
 import tensorflow as tf
 
-from avb_keras import contrast
+from avb_keras import contrast, distribute, optimizers
 from avb_keras.checks import positive_int
 from avb_keras.models.base import LatentVariableModel
-from avb_keras.models.players import PlayerModel, serialize
+from avb_keras.models.players import PlayerModel, serialize, unscaled_optimizer
 
 #: The metrics every adversarial model adds to its own.
 ADVERSARY_METRICS = ("adversary_loss", "adversary_accuracy")
+
+#: `compile`'s default `offset_stability`: the adversary's steps along T's offset take at
+#: most half of Adam's stability threshold (`AdversarialGame.limit_adversary_rate`).
+OFFSET_STABILITY = 0.5
 
 
 def adversary_loss(t_q, t_p):
@@ -109,11 +113,16 @@ class AdversarialGame(PlayerModel):
         x = self.train_inputs(data)
         for _ in range(self.adversary_steps - 1):
             self.adversary_step(x)
-        with tf.GradientTape() as primal_tape, tf.GradientTape() as adversary_tape:
+        limited = self.offset_stability is not None
+        with tf.GradientTape() as primal_tape, \
+                tf.GradientTape(persistent=limited) as adversary_tape:
             terms = self.compute_terms(x)
             primal_loss = tf.reduce_mean(self.primal_loss(terms))
             t_loss = tf.reduce_mean(adversary_loss(terms["t_q"], terms["t_p"]))
+            t_offset = (tf.reduce_mean(terms["t_q"]) + tf.reduce_mean(terms["t_p"])) / 2.0
         self.record_logit_health(terms["t_q"], terms["t_p"])
+        if limited:
+            self.limit_adversary_rate(adversary_tape, t_offset)
         self.apply_gradients(self.optimizer, primal_tape, primal_loss, self.primal_variables)
         self.apply_gradients(self.adversary_optimizer, adversary_tape, t_loss,
                              self.adversary.trainable_variables)
@@ -122,10 +131,85 @@ class AdversarialGame(PlayerModel):
     def metric_values(self, terms):
         return {**super().metric_values(terms), **adversary_metrics(terms)}
 
+    def compile(self, *args, offset_stability=OFFSET_STABILITY, **kwargs):
+        """`PlayerModel.compile`, and the limit on the adversary's rate along T's offset.
+
+        Args:
+          offset_stability: the largest share of its Adam's stability threshold that the
+            adversary's step may take along T's offset (`limit_adversary_rate`; default
+            0.5), or None for no limit. It needs the adversary's optimizer to be
+            `avb_keras.optimizers.Adam` (the default); given another, the default
+            switches the limit off and an explicit value is an error.
+        """
+        explicit = offset_stability is not OFFSET_STABILITY
+        if offset_stability is not None and not 0.0 < float(offset_stability) <= 1.0:
+            raise ValueError(f"offset_stability must be in (0, 1] (a share of Adam's "
+                             f"stability threshold) or None; got {offset_stability!r}.")
+        given = kwargs.get("adversary_optimizer")
+        if offset_stability is not None and given is not None and not isinstance(
+                unscaled_optimizer(keras.optimizers.get(given)), optimizers.Adam):
+            if explicit:
+                raise ValueError("offset_stability needs avb_keras.optimizers.Adam as the "
+                                 f"adversary's optimizer; got {type(given).__name__}.")
+            offset_stability = None
+        self.offset_stability = None if offset_stability is None else float(offset_stability)
+        super().compile(*args, **kwargs)
+        if self.offset_stability is not None:
+            self._health.rate_factor = tf.Variable(
+                1.0, trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            unscaled_optimizer(self.adversary_optimizer).rate_factor = optimizers.RateFactor(
+                self._health.rate_factor)
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None and self.compiled:
+            config["offset_stability"] = self.offset_stability
+        return config
+
+    def limit_adversary_rate(self, tape, t_offset):
+        """Keeps the adversary's Adam inside its stability region along T's offset.
+
+        A shift of every logit by delta changes the adversary's loss with curvature
+
+            c = mean sigma'(T_q) + mean sigma'(T_p)  <=  1/2     (= 1/2 at T = 0),
+
+        and Adam's next step sees the worst of it as the preconditioned curvature
+
+            K = lr (1/2) sum_w (d offset / d w)^2 / (sqrt(v_hat_w) + eps),
+
+        offset = (mean T_q + mean T_p) / 2 (`optimizers.Adam.preconditioned_curvature`).
+        Past K = 2 (1 + beta_1) / (1 - beta_1), the offset oscillates from step to step
+        with growing amplitude. That is how AVB with Adaptive Contrast blew up at rate
+        1e-3 (docs/RESULTS.md, "Why Adaptive Contrast blew up"): near the optimum T is
+        about 0, where the logistic loss curves most, and Adam's whole-size steps move
+        the offset through every weight at once; the offset swung by 0.1 to 1 nat for a
+        thousand steps with K near the threshold, then, as the swinging weights made T
+        more sensitive to themselves, K rose from 10 to 2000 in three steps and T jumped
+        to thousands of nats, which wrecked the encoder. Here the adversary's rate is
+        scaled by min(1, offset_stability * threshold / K) before each step, so that its
+        step takes at most that share of the threshold along the offset, wherever T is;
+        at the paper's rates K is far below it and nothing changes. `health()` reports
+        K / threshold (before the limit) as adversary/offset_sharpness.
+        """
+        optimizer = unscaled_optimizer(self.adversary_optimizer)
+        variables = self.adversary.trainable_variables
+        direction = tape.gradient(t_offset, variables)
+        sharpness = distribute.replica_sum(optimizer.preconditioned_curvature(
+            direction, variables, curvature=0.5) / optimizer.stability_threshold()
+        ) / distribute.num_replicas()
+        self.record_peak("adversary/offset_sharpness", sharpness)
+        self._health.rate_factor.assign(tf.minimum(
+            1.0, self.offset_stability / tf.maximum(sharpness, 1e-12)))
+
     @property
     def health_names(self):
-        """Besides the gradient norms: the largest |T| and |offset of T| of a step."""
-        return super().health_names + ("adversary/logit_peak", "adversary/logit_offset")
+        """Besides the gradient norms: the largest |T| and |offset of T| of a step, and,
+        with `offset_stability`, the adversary's sharpness along T's offset."""
+        names = super().health_names + ("adversary/logit_peak", "adversary/logit_offset")
+        if getattr(self, "offset_stability", None) is not None:
+            names += ("adversary/offset_sharpness",)
+        return names
 
     def record_logit_health(self, t_q, t_p):
         """Peaks of max |T| over both halves and of the offset |mean T_q + mean T_p| / 2.
