@@ -184,7 +184,7 @@ class AdversarialGame(PlayerModel):
         1e-3 (docs/RESULTS.md, "Why Adaptive Contrast blew up"): near the optimum T is
         about 0, where the logistic loss curves most, and Adam's whole-size steps move
         the offset through every weight at once; the offset swung by up to a nat for a
-        thousand steps with K at 1.3 to 1.5 times the threshold, then, as the swinging
+        thousand steps with K at 1.3 to 1.6 times the threshold, then, as the swinging
         weights made T more sensitive to themselves, K rose to 370 times it in four
         steps and T jumped to thousands of nats, which wrecked the encoder. Here the adversary's rate is
         scaled by min(1, offset_stability * threshold / K) before each step, so that its
