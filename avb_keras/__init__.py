@@ -8,14 +8,17 @@ Keras 3 on TensorFlow.
     model.fit(data, epochs=10)
     model = avb_keras.load_model("runs/demo/model.keras")   # a damaged file is named as such
 
-`import avb_keras` loads no TensorFlow: the names below are imported on first use
-(PEP 562), so that the `avb-keras` command answers `--help` at once. Using any of
-them (e.g. `avb_keras.AVB`) imports the models, which registers their classes with
-Keras's serialization.
+In a program, `import avb_keras` imports the models (registering their classes
+with Keras's serialization, so that `keras.saving.load_model` finds them). In the
+`avb-keras` command (`native_logs.is_command_line`) the names below are imported on
+first use instead (PEP 562), so that `--help`, `presets` and a mistyped option
+answer before TensorFlow loads.
 """
 
 import importlib
 import os
+
+from avb_keras.native_logs import is_command_line
 
 # Keras runs on TensorFlow here; tfp's distributions work inside Keras 3 models.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -49,3 +52,7 @@ def __dir__():
 
 def _models():
     return importlib.import_module(f"{__name__}.models")
+
+
+if not is_command_line():
+    _models()

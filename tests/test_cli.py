@@ -155,6 +155,8 @@ def test_the_command_sets_level_3_only_when_the_user_set_none(monkeypatch, capfd
 @pytest.mark.parametrize("argv, orig_argv, expected", [
     (["/venv/bin/avb-keras", "train"], ["/venv/bin/python", "/venv/bin/avb-keras", "train"], True),
     (["-m"], ["python", "-u", "-m", "avb_keras", "train"], True),
+    (["-m"], ["python", "-X", "importtime", "-m", "avb_keras", "--help"], True),
+    (["x.py"], ["python", "-W", "ignore", "x.py", "-m", "avb_keras"], False),
     (["-m"], ["python", "-m", "pytest"], False),
     (["script.py"], ["python", "script.py", "-m", "avb_keras"], False),
 ])
