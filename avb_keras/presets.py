@@ -103,7 +103,8 @@ PRESETS = {
         learning_rate=5e-5, adversary_learning_rate=1e-4, batch_size=64, epochs=20,
         likelihood={"class_name": "avb_keras>Gaussian", "config": {"initial_scale": 0.1}}),
     # celeba_conv's design at a CPU's size (benchmarks/folder_speed.py): 32x32, three
-    # stride-2 convolutions and a narrow decoder, about 1/60 of its FLOPs per example.
+    # stride-2 convolutions and a narrow decoder: 1/36 of its training FLOPs per example
+    # at 32x32 (tests/test_folder.py checks it).
     "folder_small": Preset(
         description="celeba_conv's design sized for a CPU: 32x32 RGB images from a folder "
                     "(datasets 'folder'), 5x5 stride-2 convolutions 16-32-64, a dense layer "
