@@ -11,9 +11,8 @@ import avb_keras
 from avb_keras import optimizers
 from avb_keras.cli import listing, parser
 
-#: A loose bound for a fresh `python -m avb_keras --help` on a busy 2-core machine: it
-#: measures 0.1-0.2 s there (benchmarks/results/start_up_after.json), importing
-#: TensorFlow alone takes 5-10 s.
+#: A loose bound for a fresh `python -m avb_keras --help` on a busy 2-core machine, where
+#: importing TensorFlow alone takes 5-10 s (`benchmarks/start_up.py` times each command).
 START_UP_SECONDS = 5.0
 
 #: `python -X importtime` lists every module a process imports on stderr, one a line.
