@@ -152,7 +152,7 @@ def _image_folder(folder, count=100):
 
 @pytest.mark.slow
 def test_every_block_runs_as_written(tmp_path):
-    """(About 10 minutes on 2 busy cores.) Then the Quickstart's promises: the files of its
+    """(About 20 minutes on 2 busy cores.) Then the Quickstart's promises: the files of its
     table, the printed sample grid, one model file under three names, under 50 MB."""
     _image_folder(tmp_path / "my_images")
     (tmp_path / "examples").symlink_to(REPO / "examples")
