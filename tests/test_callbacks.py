@@ -296,8 +296,8 @@ def test_monitoring_data_of_the_wrong_shape_fail_before_training(tmp_path):
 def test_cli_train_monitors_by_default(tmp_path):
     run_dir = tmp_path / "run"
     assert cli.main(["train", "--dataset", "four_frames", "--epochs", "1", "--steps-per-epoch",
-                     "3", "--batch-size", "32", "--log-every", "1", "--run-dir",
-                     str(run_dir)]) == 0
+                     "3", "--batch-size", "32", "--log-every", "1", "--steps-per-execution",
+                     "1", "--run-dir", str(run_dir)]) == 0
     run = read_run(run_dir / "logs" / "avb")
     assert run["gradient_norm/adversary"][1] == [1, 2, 3]
     assert run["images/posteriors"][1] == [3]
