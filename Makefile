@@ -13,9 +13,10 @@ $(VENV)/.installed: setup.py
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
-## The main job: AVB with Adaptive Contrast on the packaged MNIST subset (CPU, a few minutes).
+## The main job: AVB with Adaptive Contrast on the packaged MNIST subset (CPU, a few minutes),
+## into runs/demo: the model, a grid of its samples (samples.png), metrics and logs.
 demo: install
-	$(BIN)/avb-keras train
+	$(BIN)/avb-keras train --run-dir runs/demo
 
 ## The default test suite: about 8 minutes on 2 CPU cores, one pytest worker a core
 ## (each test module stays in one worker).

@@ -17,8 +17,9 @@ import numpy as np
 from avb_keras import atomic, saving
 from avb_keras.seeding import seed_state_variables
 
-#: Complete checkpoints kept in a run's checkpoints/ folder (older ones are deleted).
-KEEP = 2
+#: Complete checkpoints kept in a run's checkpoints/ folder (older ones are deleted). One
+#: is enough: a new one is complete (renamed into place) before the old one goes.
+KEEP = 1
 STATE = "state.json"
 MODEL = "model.keras"
 
@@ -50,7 +51,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     every epoch so far). The folder is written under a temporary name and
     renamed (`atomic.atomic_path`), so a checkpoint either exists whole or not at all; then
     `FOLDER/last.keras` is pointed at the new model (a hard link, renamed into
-    place) and all but the newest `KEEP` checkpoints are deleted.
+    place: no second copy) and all but the newest `KEEP` (one) checkpoints are deleted.
 
     Before saving, each finished epoch is appended as one JSON line to
     `journal` (if given): a record of the epochs actually run, lost ones included.
@@ -89,11 +90,24 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             temporary.mkdir()
             self.model.save(temporary / MODEL)
             atomic.write_text(temporary / STATE, json.dumps(state, indent=1))
-        with atomic.atomic_path(self.folder / "last.keras") as link:
-            os.link(target / MODEL, link)
+        link(target / MODEL, self.folder / "last.keras")
         for old in complete_checkpoints(self.folder)[:-KEEP]:
             shutil.rmtree(old, ignore_errors=True)
         return target
+
+
+def link(source, target):
+    """Makes `target` a hard link to the file `source` (no copy: one file, two names),
+    replacing any `target` atomically; returns `target`."""
+    with atomic.atomic_path(target) as temporary:
+        os.link(source, temporary)
+    return Path(target)
+
+
+def model_file(folder, epochs_done):
+    """The model file of the complete checkpoint after epoch `epochs_done`, or None."""
+    found = [p for p in complete_checkpoints(folder) if p.name == f"epoch-{epochs_done:04d}"]
+    return found[0] / MODEL if found else None
 
 
 def complete_checkpoints(folder):

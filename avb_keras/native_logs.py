@@ -35,6 +35,8 @@ PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called are
 #: An absl/glog line: severity letter, MMDD, a time, thread, file:line].
 NATIVE_LINE = re.compile(r"([IWEF])\d{4} [\d:.]+\s+\d+ \S+:\d+\] ")
 SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+#: Python's options that take the next argument as their value.
+OPTIONS_WITH_VALUES = ("-X", "-W", "--check-hash-based-pycs")
 
 
 @contextlib.contextmanager
@@ -87,11 +89,13 @@ def is_command_line():
     """Whether this process is `avb-keras ...` or `python [options] -m avb_keras ...`."""
     if Path(sys.argv[0]).name == COMMAND:  # the console script
         return True
-    arguments = getattr(sys, "orig_argv", [])[1:]
-    for i, argument in enumerate(arguments):
+    arguments = iter(getattr(sys, "orig_argv", [])[1:])
+    for argument in arguments:
         if argument == "-m":
-            return arguments[i + 1:i + 2] == [MODULE]
-        if not argument.startswith("-"):  # a script, not a module
+            return next(arguments, None) == MODULE
+        if argument in OPTIONS_WITH_VALUES:  # e.g. -X importtime
+            next(arguments, None)
+        elif not argument.startswith("-"):  # a script, not a module
             return False
     return False
 

@@ -21,10 +21,6 @@ import json
 import warnings
 from pathlib import Path
 
-import keras
-import tensorflow as tf
-import tensorflow_probability as tfp
-
 from avb_keras import atomic
 
 CONFIG_FILE = "config.json"
@@ -40,6 +36,8 @@ def is_preset_dir(name):
 def save_preset(model, preset_dir, model_card=None):
     """Writes `model`'s config, weights and library versions (and `model_card`, a dict,
     if given) to the folder `preset_dir` (replacing one there); returns its path."""
+    import keras
+
     if not model.built:
         model.build()
     with atomic.atomic_path(preset_dir) as temporary:
@@ -58,6 +56,8 @@ def weights_only(model):
     """`model`, or an uncompiled copy of it with the same weights if it has optimizers
     (Keras's `save_weights` also writes a compiled model's optimizer state: three to four
     times the weights, which a preset does not need)."""
+    import keras
+
     if getattr(model, "optimizer", None) is None:
         return model
     config = keras.saving.serialize_keras_object(model)
@@ -76,6 +76,8 @@ def load_preset(cls, preset_dir, load_weights=True):
       ValueError: a damaged file, a preset from another major version of
         avb_keras, or a preset of a class that is not `cls`'s.
     """
+    import keras
+
     preset_dir = Path(preset_dir)
     metadata = _read_json(preset_dir / METADATA_FILE)
     _check_version(metadata, preset_dir)
@@ -100,6 +102,9 @@ def model_card(preset_dir):
 def library_versions():
     """{library: version} of avb_keras and the libraries its models are built on."""
     import avb_keras  # the package imports this module; by now it is loaded
+    import keras
+    import tensorflow as tf
+    import tensorflow_probability as tfp
 
     return {"avb_keras_version": avb_keras.__version__, "keras_version": keras.__version__,
             "tensorflow_version": tf.__version__,

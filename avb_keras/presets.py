@@ -102,6 +102,21 @@ PRESETS = {
         conv_filters=(64, 128, 256, 512), decoder_filters=(512, 256, 128, 64), num_basis=32,
         learning_rate=5e-5, adversary_learning_rate=1e-4, batch_size=64, epochs=20,
         likelihood={"class_name": "avb_keras>Gaussian", "config": {"initial_scale": 0.1}}),
+    # celeba_conv's design at a CPU's size (benchmarks/folder_speed.py): 32x32, three
+    # stride-2 convolutions and a narrow decoder: 1/36 of its training FLOPs per example
+    # at 32x32 (tests/test_folder.py checks it).
+    "folder_small": Preset(
+        description="celeba_conv's design sized for a CPU: 32x32 RGB images from a folder "
+                    "(datasets 'folder'), 5x5 stride-2 convolutions 16-32-64, a dense layer "
+                    "of 256, latent 32; decoder dense to 4x4x32 then transposed convolutions "
+                    "32-16-8 and a 5x5 convolution to RGB; adversary with the same "
+                    "convolutions on x and 2x256 MLPs. Gaussian pixels with a learned "
+                    "per-pixel scale; AVB+AC at 2e-4 and 4e-4, batch 64.",
+        dataset="folder", data_shape=(32, 32, 3), latent_dim=32,
+        hidden_units=(256,), adversary_units=(256, 256), inner_dim=256, noise_dim=32,
+        conv_filters=(16, 32, 64), decoder_filters=(32, 16, 8), num_basis=16,
+        learning_rate=2e-4, adversary_learning_rate=4e-4, batch_size=64, epochs=20,
+        likelihood={"class_name": "avb_keras>Gaussian", "config": {"initial_scale": 0.1}}),
 }
 
 

@@ -46,7 +46,8 @@ def load_model(path):
       DamagedModelFile (a ValueError): the file is damaged or truncated (not a
         complete `.keras` archive).
     """
-    # (Importing this module imported avb_keras, which registers the model classes.)
+    import avb_keras.models  # noqa: F401  (registers the model classes with Keras)
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No model at {path}: expected a .keras file saved by avb_keras "

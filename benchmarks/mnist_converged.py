@@ -55,7 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: name -> (--model, --latent-dim, extra `avb-keras train` options)
 MODELS = {
     "vae_z32": ("vae", 32, []),
-    "avb_z32": ("avb", 32, ["--no-adaptive-contrast"]),
+    "avb_z32": ("avb", 32, ["--adaptive-contrast", "none"]),
     "avb_ac_z32": ("avb", 32, []),
     "avb_fullac_z32": ("avb", 32, ["--adaptive-contrast", "full"]),
     "vae_z8": ("vae", 8, []),

@@ -12,7 +12,7 @@ OUT/samples.png (an 8x8 grid of E[x|z], z ~ p(z)) and OUT/interpolations.png
 which are shown at its ends).
 
 The full preset (64x64, 42M parameters) wants a GPU; on a CPU try
-`--image-size 32 --epochs 1 --steps-per-epoch 200` for a first look.
+`--preset folder_small --image-size 32` (the same design sized for a CPU).
 """
 
 import argparse
@@ -29,8 +29,11 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-path", required=True, help="a folder of PNG/JPEG images")
     parser.add_argument("--out", type=Path, default=Path("runs/celeba"))
+    parser.add_argument("--preset", default="celeba_conv",
+                        choices=["celeba_conv", "folder_small"])
     parser.add_argument("--image-size", type=int, default=64,
-                        help="a multiple of 16 (the decoder's four upsamplings)")
+                        help="a multiple of 16 for celeba_conv (four upsamplings), of 8 "
+                             "for folder_small")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps-per-epoch", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -44,8 +47,8 @@ def load(args, split, **kwargs):
 
 
 def train(args):
-    """celeba_conv at --image-size, fitted with TensorBoard monitoring; returns the model."""
-    model = AVB.from_preset("celeba_conv", seed=args.seed,
+    """--preset at --image-size, fitted with TensorBoard monitoring; returns the model."""
+    model = AVB.from_preset(args.preset, seed=args.seed,
                             data_shape=datasets.data_shape("folder", args.image_size))
     model.compile()
     monitor = load(args, "valid", with_labels=True, shuffle=False)
@@ -58,7 +61,9 @@ def train(args):
 
 def interpolations(model, x, rows=8, steps=10):
     """[rows * (steps + 2), H, W, C]: per row, x_a, decode((1 - t) z_a + t z_b) for
-    `steps` values of t in [0, 1], then x_b; z = the mean of q(z|x)."""
+    `steps` values of t in [0, 1], then x_b; z = the mean of q(z|x). Fewer rows when
+    `x` holds fewer than 2 * rows images (a small folder's test split)."""
+    rows = min(rows, len(x) // 2)
     z = np.asarray(model.moment_matched_gaussian(x[:2 * rows]).mean())
     t = np.linspace(0.0, 1.0, steps)[None, :, None]
     line = (1 - t) * z[:rows, None] + t * z[rows:2 * rows, None]

@@ -37,7 +37,7 @@ FRAMES_NOTE = "the four one-hot 2x2 frames; the optimum is -log 4 = -1.3863"
 #: epochs: the preset's for four_frames.
 MODELS = {
     "four_frames_avb_ac": ("avb", "four_frames", "four_frames", 2, []),
-    "mnist_avb_z32": ("avb", "mnist_mlp", "mnist", 32, ["--no-adaptive-contrast"]),
+    "mnist_avb_z32": ("avb", "mnist_mlp", "mnist", 32, ["--adaptive-contrast", "none"]),
     "mnist_avb_ac_z32": ("avb", "mnist_mlp", "mnist", 32, []),
     "mnist_avb_fullac_z32": ("avb", "mnist_mlp", "mnist", 32, ["--adaptive-contrast", "full"]),
     "mnist_avb_ac_z8": ("avb", "mnist_mlp", "mnist", 8, []),

@@ -296,8 +296,8 @@ def test_monitoring_data_of_the_wrong_shape_fail_before_training(tmp_path):
 def test_cli_train_monitors_by_default(tmp_path):
     run_dir = tmp_path / "run"
     assert cli.main(["train", "--dataset", "four_frames", "--epochs", "1", "--steps-per-epoch",
-                     "3", "--batch-size", "32", "--log-every", "1", "--run-dir",
-                     str(run_dir)]) == 0
+                     "3", "--batch-size", "32", "--log-every", "1", "--steps-per-execution",
+                     "1", "--run-dir", str(run_dir)]) == 0
     run = read_run(run_dir / "logs" / "avb")
     assert run["gradient_norm/adversary"][1] == [1, 2, 3]
     assert run["images/posteriors"][1] == [3]
@@ -326,15 +326,22 @@ def test_cli_runs_several_steps_a_call_and_logs_at_the_same_steps(tmp_path):
     assert run["images/posteriors"][1] == [6, 12]
 
 
-def test_cli_default_log_period_is_whole_calls(tmp_path):
+def test_cli_default_log_period_is_whole_calls(tmp_path, capsys):
     """mnist_small at batch 128: 63 steps an epoch, 9 per call, a log every 54 steps."""
     args = cli.build_parser().parse_args(["train", "--run-dir", str(tmp_path / "run")])
     settings = resolve(args, tf.distribute.get_strategy())
     assert (settings.steps_per_epoch, settings.steps_per_execution, settings.log_every) == (
         63, 9, 54)
+    assert capsys.readouterr().out == ""
+    # --log-every 50 keeps the 9 steps a call (50 and 63 share no divisor but 1), logs at
+    # the nearest multiple of them and says so once.
     args = cli.build_parser().parse_args(["train", "--log-every", "50", "--run-dir",
                                           str(tmp_path / "run")])
-    assert resolve(args, tf.distribute.get_strategy()).steps_per_execution == 1
+    settings = resolve(args, tf.distribute.get_strategy())
+    assert (settings.steps_per_execution, settings.log_every) == (9, 54)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "--log-every 50: logging every 54 steps" in out
+    assert "the 9 steps run per call" in out
 
 
 def test_monitor_warns_when_calls_straddle_its_period(tmp_path):

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from avb_keras import cli, evaluation, saving, seeding
-from avb_keras.cli.training import first_images, load_split
+from avb_keras.cli import evaluating
+from avb_keras.cli.common import first_images, load_split
 
 #: |AIS - quadrature| of the mean log p(x) over the first 64 test images with 50 AIS
 #: steps: at most 0.025 nats over seeds 0-15 (0.006 at the seed used here).
@@ -96,3 +97,49 @@ def test_sample_writes_a_grid_of_the_data_shape_repeatably(run_dir, tmp_path):
     assert grid.shape == (3 * 3 + 1, 4 * 3 + 1, 1)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert paths[0].read_bytes() != paths[2].read_bytes()
+
+
+def test_an_adversarys_elbo_is_labelled_and_corrected_by_the_kl_bound(run_dir, capsys):
+    assert cli.main(["evaluate", str(run_dir), "--num-examples", "32"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((run_dir / "evaluation.json").read_text())
+    assert f"elbo: {report['test']['elbo']:.4f} (the adversary's estimate)" in out
+    bound = report["kl_lower_bound"]
+    shortfall = max(0.0, bound["mean"] - bound["model_kl_mean"])
+    assert report["corrected"]["elbo"] == pytest.approx(report["test"]["elbo"] - shortfall,
+                                                        abs=1e-4)
+    assert f"bound-corrected elbo: {report['corrected']['elbo']:.4f}" in out
+    assert f"Report written to {run_dir / 'evaluation.json'}" in out
+
+
+def test_elbos_above_the_ais_log_likelihood_are_flagged():
+    report = {"test": {"elbo": -0.90}, "corrected": {"elbo": -1.40},  # 1 s.e. above: not flagged
+              "ais": {"mean": -1.42, "standard_error": 0.02}}
+    assert evaluating.impossible_elbos(report) == ["adversary's elbo estimate"]
+    report["corrected"]["elbo"] = -1.35  # 3.5 standard errors above: flagged too
+    assert len(evaluating.impossible_elbos(report)) == 2
+    vae = {"test": {"elbo": -1.45}, "ais": {"mean": -1.42, "standard_error": 0.02}}
+    assert evaluating.impossible_elbos(vae) == []
+
+
+def test_evaluating_a_pretrained_preset_flags_its_impossible_elbo(tmp_path, monkeypatch, capsys):
+    """four_frames_avb_ac: the adversary's ELBO, -0.90, is above log p(x) <= -log 4."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["evaluate", "four_frames_avb_ac", "--ais", "--num-examples", "16",
+                     "--ais-steps", "20"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "four_frames_avb_ac.evaluation.json").read_text())
+    assert report["test"]["elbo"] > -np.log(4) > report["ais"]["mean"]
+    assert "adversary's elbo estimate" in report["impossible"]
+    assert "IMPOSSIBLE: the adversary's elbo estimate" in out
+    assert "Report written to four_frames_avb_ac.evaluation.json" in out
+
+
+def test_sample_writes_to_a_default_file_it_names(run_dir, tmp_path, monkeypatch, capsys):
+    assert cli.main(["sample", str(run_dir), "--num", "4"]) == 0
+    assert f"to {run_dir / 'samples.png'}" in capsys.readouterr().out
+    assert tf.io.decode_png((run_dir / "samples.png").read_bytes()).shape == (7, 7, 1)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sample", "four_frames_avb_ac", "--num", "4"]) == 0
+    assert "to four_frames_avb_ac.samples.png" in capsys.readouterr().out
+    assert (tmp_path / "four_frames_avb_ac.samples.png").is_file()

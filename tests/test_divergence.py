@@ -83,6 +83,8 @@ def test_the_cli_reports_divergence_in_one_message_and_exit_3(monkeypatch, tmp_p
     def diverge(args):
         raise TrainingDiverged("Training diverged at step 7: ...")
 
-    monkeypatch.setattr(cli, "train", diverge)
+    from avb_keras.cli import training  # the module `avb-keras train` runs, imported lazily
+
+    monkeypatch.setattr(training, "train", diverge)
     assert cli.main(["train", "--run-dir", str(tmp_path)]) == 3
     assert "avb-keras: error: Training diverged at step 7" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
 
-from avb_keras import AVB, VAE, cli, datasets, presets, saving, seeding
+from avb_keras import AVB, VAE, cli, datasets, flops, presets, saving, seeding
 from avb_keras.datasets import folder
 
 NUM_IMAGES = 300
@@ -120,6 +120,17 @@ def test_celeba_conv_takes_64x64_rgb_images(model_class):
     logs = model.train_on_batch(x, return_dict=True)
     assert all(np.isfinite(v) for v in logs.values())
     assert model.sample(2, seed=0).shape == (2, 64, 64, 3)
+
+
+def test_folder_small_is_sized_for_a_cpu():
+    """Its training step costs at most 1/30 of celeba_conv's FLOPs at the same 32x32 (the
+    README states 1/36; benchmarks/folder_speed.py times both), and its model file (the
+    weights and both players' Adam states, 12 bytes a weight) stays under 20 MB."""
+    small = AVB.from_preset("folder_small", seed=0)
+    assert small.data_shape == (32, 32, 3)
+    celeba = AVB.from_preset("celeba_conv", data_shape=(32, 32, 3), seed=0)
+    assert flops.train_step_flops(celeba) >= 30 * flops.train_step_flops(small)
+    assert 12 * small.count_params() < 20e6
 
 
 def read_images(log_dir):

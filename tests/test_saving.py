@@ -32,7 +32,10 @@ def test_a_truncated_model_file_is_named_by_every_loader(tmp_path):
             load(path)
 
 
-def test_a_damaged_newest_checkpoint_names_the_one_to_resume_from(tmp_path):
+def test_a_damaged_newest_checkpoint_names_the_one_to_resume_from(tmp_path, monkeypatch):
+    """Two complete checkpoints: a run killed after writing the newest and before deleting
+    the one before it (one is kept, `checkpoints.KEEP`)."""
+    monkeypatch.setattr(checkpoints, "KEEP", 2)
     saver = checkpoints.TrainingCheckpoint(tmp_path)
     saver.set_model(_compiled())
     saver.save(1)

@@ -13,37 +13,64 @@ test metrics. One module a step:
 - `evaluating`: a trained model's test metrics, KL bound and AIS log-likelihood.
 - `sampling`: a PNG grid of a trained model's samples.
 - `listing`: the table of presets.
+- `parser` and `arguments`: the options; `common`: what training and evaluating share.
+
+Parsing loads no TensorFlow: `--help`, `presets` and a usage mistake answer at once;
+a command's module (and TensorFlow with it) is imported once its options are read.
 
 A user's mistake (a bad value, a missing or damaged file) is one line on stderr
 and exit status 2; a diverged run is one line and exit status 3.
 """
 
+import importlib
 import sys
 
-from avb_keras.callbacks.divergence import TrainingDiverged
-from avb_keras.cli.evaluating import evaluate
-from avb_keras.cli.exporting import export
-from avb_keras.cli.listing import presets
 from avb_keras.cli.parser import build_parser
-from avb_keras.cli.sampling import sample
-from avb_keras.cli.training import run_training, train
+from avb_keras.native_logs import quiet_start_up
 
 __all__ = ["build_parser", "main", "run_training"]
+
+#: command -> (module, function) that runs it.
+COMMANDS = {"train": ("training", "train"), "export": ("exporting", "export"),
+            "evaluate": ("evaluating", "evaluate"), "sample": ("sampling", "sample"),
+            "presets": ("listing", "presets")}
 
 
 def main(argv=None):
     """Runs `avb-keras ARGV`; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return {"train": train, "export": export, "evaluate": evaluate,
-                "sample": sample, "presets": presets}[args.command](args)
+        return command(args.command)(args)
     except (ValueError, TypeError, OSError) as error:
         # A user mistake (or an unreadable/unwritable path): one clear line, no traceback.
         print(f"avb-keras: error: {_one_line(error)}", file=sys.stderr)
         return 2
-    except TrainingDiverged as error:
+    except Exception as error:
+        if not _diverged(error):
+            raise
         print(f"avb-keras: error: {error}", file=sys.stderr)
         return 3
+
+
+def command(name):
+    """The function that runs command `name`, its module imported (TensorFlow's start-up
+    lines held back as `native_logs` says)."""
+    module, function = COMMANDS[name]
+    with quiet_start_up():
+        return getattr(importlib.import_module(f"{__name__}.{module}"), function)
+
+
+def run_training(args):
+    """`avb_keras.cli.training.run_training` (imported on first use)."""
+    from avb_keras.cli.training import run_training as run
+
+    return run(args)
+
+
+def _diverged(error):
+    """Whether `error` is the divergence guard's `TrainingDiverged` (loaded only by train)."""
+    divergence = sys.modules.get("avb_keras.callbacks.divergence")
+    return divergence is not None and isinstance(error, divergence.TrainingDiverged)
 
 
 def _one_line(error):

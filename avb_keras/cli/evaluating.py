@@ -4,17 +4,27 @@ The test split is the one the run was scored on: its data set, data path, image
 size, batch size and seed come from RUN_DIR/metrics.json (a bare `.keras` file
 needs --dataset). The model's own draws are seeded with that seed, so the same
 command gives the same numbers. The report goes to RUN_DIR/evaluation.json
-(beside a bare model file, MODEL.evaluation.json) or --out.
+(beside a bare model file, MODEL.evaluation.json; for a preset,
+./PRESET.evaluation.json in the current directory) or --out, and the command
+prints where.
+
+An adversarial model's `kl` and `elbo` are the adversary's estimates. Beside them
+the report gives the ELBO corrected by the adversary-free KL bound, the model
+card's rule (`model_card.reported_kl`), and with --ais it flags any ELBO above the
+AIS log p(x) as impossible: an ELBO is a lower bound on log p(x) (Mescheder et al.,
+2017, eq. 3), and AIS estimates log p(x) from below, tightly once converged.
 """
 
 import json
-from pathlib import Path
 
 from avb_keras import atomic, datasets, evaluation, saving, seeding
-from avb_keras.cli.training import first_images, kl_bound_summary, load_split
+from avb_keras.cli.common import default_output, first_images, kl_bound_summary, load_split
+from avb_keras.export import model_card
 
 #: The batch size for a bare model file (a run folder's is the run's).
 DEFAULT_BATCH_SIZE = 128
+#: An ELBO this many AIS standard errors above the AIS log p(x) is flagged as impossible.
+IMPOSSIBLE_MARGIN = 3.0
 
 
 def evaluate(args):
@@ -29,9 +39,12 @@ def evaluate(args):
               "data": source, "test": {k: float(v) for k, v in metrics.items()},
               "kl_lower_bound": kl_bound_summary(model, test_data, source["seed"],
                                                  args.num_examples)}
+    if model_card.is_adversarial(report):
+        report["corrected"] = model_card.reported_kl(report)
     if args.ais:
         report["ais"] = ais_summary(model, test_data, source["seed"], args)
-    out = args.out or default_out(args.model_path)
+        report["impossible"] = impossible_elbos(report)
+    out = args.out or default_output(args.model_path, "evaluation.json")
     atomic.write_text(out, json.dumps(report, indent=2))
     print_report(report, out)
     return 0
@@ -75,24 +88,55 @@ def ais_summary(model, test_data, seed, args):
             "num_chains": args.ais_chains}
 
 
-def default_out(model_path):
-    """RUN_DIR/evaluation.json, or MODEL.evaluation.json beside a bare model file."""
-    path = Path(model_path)
-    return path / "evaluation.json" if path.is_dir() else path.with_suffix(".evaluation.json")
+def elbos(report):
+    """{label: ELBO} of the report: the model's own, or for an adversarial model the
+    adversary's estimate and the bound-corrected one (`model_card.reported_kl`)."""
+    if "corrected" not in report:
+        return {"elbo": report["test"]["elbo"]}
+    return {"adversary's elbo estimate": report["test"]["elbo"],
+            "bound-corrected elbo": report["corrected"]["elbo"]}
+
+
+def impossible_elbos(report):
+    """The labels of the ELBOs above the AIS log p(x) by more than IMPOSSIBLE_MARGIN of its
+    standard errors: no ELBO can exceed log p(x), which AIS estimates from below."""
+    ais = report["ais"]
+    ceiling = ais["mean"] + IMPOSSIBLE_MARGIN * ais["standard_error"]
+    return [label for label, value in elbos(report).items() if value > ceiling]
 
 
 def print_report(report, out):
-    """A few lines: the test metrics, the KL bound beside the model's KL, the AIS estimate."""
+    """A few lines: the test metrics (an adversary's named as estimates), the KL bound
+    beside the model's KL, the bound-corrected ELBO, the AIS estimate and any ELBO above it."""
     data = report["data"]
+    adversarial = "corrected" in report
     print(f"{report['model']} on the {data['dataset']} test split (seed {data['seed']}), "
           "nats per example:")
     for name, value in report["test"].items():
-        print(f"  {name:>20s}: {value:.4f}")
+        estimate = " (the adversary's estimate)" if adversarial and name in ("kl", "elbo") else ""
+        print(f"  {name:>20s}: {value:.4f}{estimate}")
     bound = report["kl_lower_bound"]
     print(f"  {'kl lower bound':>20s}: {bound['mean']:.4f} +- {bound['standard_error']:.4f} "
           f"(model's kl {bound['model_kl_mean']:.4f}; first {bound['num_examples']} images)")
+    if adversarial:
+        print(f"  {'bound-corrected elbo':>20s}: {report['corrected']['elbo']:.4f} (the elbo "
+              "less the kl's shortfall below its adversary-free bound, as the model cards "
+              "report it)")
     if "ais" in report:
-        ais = report["ais"]
-        print(f"  {'AIS log p(x)':>20s}: {ais['mean']:.4f} +- {ais['standard_error']:.4f} "
-              f"(first {ais['num_examples']} images, {ais['num_steps']} steps)")
+        print_ais(report)
     print(f"Report written to {out}")
+
+
+def print_ais(report):
+    """The AIS line, then the ELBOs above it (if any) and why that cannot be."""
+    ais = report["ais"]
+    print(f"  {'AIS log p(x)':>20s}: {ais['mean']:.4f} +- {ais['standard_error']:.4f} "
+          f"(first {ais['num_examples']} images, {ais['num_steps']} steps)")
+    if report["impossible"]:
+        above = ", ".join(f"the {label} ({elbos(report)[label]:.4f})"
+                          for label in report["impossible"])
+        print(f"  IMPOSSIBLE: {above} above the AIS log p(x). An ELBO is a lower bound on "
+              "log p(x), and AIS estimates log p(x) from below, so such an ELBO overstates "
+              "log p(x): the KL is underestimated"
+              + (" (by the adversary)" if "corrected" in report else "")
+              + ", unless AIS has not converged (rerun with 4x --ais-steps). Trust AIS.")

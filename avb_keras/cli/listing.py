@@ -1,13 +1,24 @@
 """`avb-keras presets`: every preset `from_preset` accepts by name, as a table.
 
 Architecture presets (fresh weights) first, then the pretrained models that ship
-with the package (`avb_keras.list_presets()`). `--markdown` prints the table the
+with the package (as `avb_keras.list_presets()`). `--markdown` prints the table the
 README's "Model zoo" section holds.
+
+Loads no TensorFlow: the architectures are read from the `PRESETS` dict in the
+source of `avb_keras/presets.py` (its `Preset(...)` entries are literals, so the
+file stays the one place they are written), the pretrained ones from their JSON
+files (`avb_keras.pretrained`). tests/test_cli_start_up.py checks that this gives
+what `avb_keras.list_presets()` gives.
 """
 
-from avb_keras.presets import list_presets
+import ast
+import functools
+from pathlib import Path
 
 COLUMNS = ("name", "kind", "model", "latent", "data", "test metric", "size")
+PRESETS_SOURCE = Path(__file__).resolve().parents[1] / "presets.py"
+#: The fields of an architecture's `list_presets()` entry read from its `Preset(...)`.
+FIELDS = ("latent_dim", "description", "dataset")
 
 
 def presets(args):
@@ -15,6 +26,42 @@ def presets(args):
     rows = [row(name, entry) for name, entry in list_presets().items()]
     print(markdown(rows) if args.markdown else plain(rows))
     return 0
+
+
+def list_presets():
+    """`avb_keras.list_presets()`, without importing TensorFlow."""
+    from avb_keras import pretrained
+
+    listing = {name: {"kind": "architecture", "model": "AVB, AAE, VAE",
+                      "latent_dim": fields["latent_dim"], "description": fields["description"],
+                      "data": fields["dataset"], "test_metric": None}
+               for name, fields in architectures().items()}
+    listing.update({name: pretrained.describe(name) for name in pretrained.names()})
+    return listing
+
+
+def architecture_names():
+    """The names of the architecture presets, in the order presets.py gives them."""
+    return tuple(architectures())
+
+
+@functools.cache
+def architectures():
+    """{name: {latent_dim, description, dataset}} of each `Preset(...)` in PRESETS."""
+    tree = ast.parse(PRESETS_SOURCE.read_text(encoding="utf-8"))
+    table = next(node.value for node in ast.walk(tree)
+                 if isinstance(node, (ast.Assign, ast.AnnAssign))
+                 and getattr(_target(node), "id", None) == "PRESETS")
+    return {ast.literal_eval(key): _fields(call) for key, call in zip(table.keys, table.values)}
+
+
+def _target(node):
+    return node.targets[0] if isinstance(node, ast.Assign) else node.target
+
+
+def _fields(call):
+    given = {k.arg: k.value for k in call.keywords}
+    return {name: ast.literal_eval(given[name]) if name in given else "" for name in FIELDS}
 
 
 def row(name, entry):

@@ -1,22 +1,29 @@
-"""The options of `avb-keras train`, `export`, `evaluate` and `sample` (argparse)."""
+"""The options of `avb-keras train`, `export`, `evaluate` and `sample` (argparse).
 
-import argparse
+Loads no TensorFlow: the choices below are plain names, checked against the modules
+that implement them by tests/test_cli_start_up.py.
+"""
+
 from pathlib import Path
 
-from avb_keras.cli.settings import JIT_COMPILE, MODEL_CLASSES, PRECISIONS
-from avb_keras.optimizers import SCHEDULES
+from avb_keras.cli.arguments import (Parser, Replaced, non_negative_int, number,
+                                     positive_float, positive_int)
+from avb_keras.cli.listing import architecture_names
 
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line (with where to get help) and exit 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+#: --model: avb (Adversarial Variational Bayes), vae (baseline), aae (adversarial autoencoder).
+MODELS = ("avb", "vae", "aae")
+PRECISIONS = ("none", "mixed_bfloat16", "mixed_float16")
+#: --jit-compile -> Keras's compile(jit_compile=...).
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
+#: --lr-schedule (`avb_keras.optimizers.SCHEDULES`).
+SCHEDULES = ("constant", "cosine")
+#: --adaptive-contrast: AVB's r(z|x) (`AVB(adaptive_contrast=...)`: False, True or "full").
+CONTRASTS = ("none", "diagonal", "full")
 
 
 def build_parser():
     """The parser of `avb-keras`: the commands train, export, evaluate, sample and presets."""
-    parser = _Parser(
+    parser = Parser(
         prog="avb-keras",
         description="Adversarial Variational Bayes in Keras: train and evaluate models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -41,12 +48,12 @@ def build_parser():
 
 def add_model_options(train):
     """What is trained on what: --model, --preset, --dataset, sizes and epochs."""
-    train.add_argument("--model", choices=tuple(MODEL_CLASSES), default="avb",
+    train.add_argument("--model", choices=MODELS, default="avb",
                        help="avb (Adversarial Variational Bayes), vae (baseline) or aae "
                             "(adversarial autoencoder); default avb")
     train.add_argument("--preset", default=None,
-                       help="network/optimizer preset: four_frames, mnist_mlp, mnist_conv or "
-                            "celeba_conv (default: four_frames or celeba_conv for those data "
+                       help=f"network/optimizer preset: {', '.join(architecture_names())} "
+                            "(default: four_frames or celeba_conv for those data "
                             "sets, else mnist_mlp)")
     train.add_argument("--dataset", default="mnist_small",
                        help="four_frames, mnist (full MNIST, see --data-path), mnist_small "
@@ -55,23 +62,24 @@ def add_model_options(train):
     train.add_argument("--data-path", default=None,
                        help="path of mnist.npz for --dataset mnist (else $AVB_KERAS_MNIST or "
                             "the Keras cache); the image folder for --dataset folder")
-    train.add_argument("--image-size", type=_positive_int, default=None,
+    train.add_argument("--image-size", type=positive_int, default=None,
                        help="--dataset folder only: images are resized to SIZE x SIZE "
                             "(default: the preset's, 64 for celeba_conv)")
-    train.add_argument("--epochs", type=_positive_int, default=None,
+    train.add_argument("--epochs", type=positive_int, default=None,
                        help="passes over the training split (default: 20 on mnist_small, "
                             "else the preset's)")
-    train.add_argument("--steps-per-epoch", type=_positive_int, default=None,
+    train.add_argument("--steps-per-epoch", type=positive_int, default=None,
                        help="cap the steps of each epoch (for quick runs)")
-    train.add_argument("--batch-size", type=_positive_int, default=None,
+    train.add_argument("--batch-size", type=positive_int, default=None,
                        help="examples per step (default: the preset's)")
-    train.add_argument("--latent-dim", type=_positive_int, default=None,
+    train.add_argument("--latent-dim", type=positive_int, default=None,
                        help="size of z (default: the preset's)")
-    train.add_argument("--no-adaptive-contrast", action="store_true",
-                       help="AVB only: contrast q with the prior instead of N(mu(x), sigma(x))")
-    train.add_argument("--adaptive-contrast", choices=("diagonal", "full"), default="diagonal",
-                       help="AVB only: r(z|x) with a diagonal covariance (the paper's) or a "
-                            "full one (z~ = L(x)^-1 (z - mu(x))); default diagonal")
+    train.add_argument("--adaptive-contrast", choices=CONTRASTS, default="diagonal",
+                       help="AVB only: none (contrast q with the prior), diagonal (r(z|x) = "
+                            "N(mu(x), sigma(x)^2), the paper's) or full (a full covariance, "
+                            "z~ = L(x)^-1 (z - mu(x))); default diagonal")
+    train.add_argument("--no-adaptive-contrast", action=Replaced,
+                       replacement="--adaptive-contrast none")
 
 
 def add_run_options(train):
@@ -81,7 +89,7 @@ def add_run_options(train):
                        help="where logs, checkpoints and the model go "
                             "(default: runs/<model>-<preset>-<time>); a run directory "
                             "with checkpoints is resumed from its last one")
-    train.add_argument("--clip-norm", type=_positive_float, default=None,
+    train.add_argument("--clip-norm", type=positive_float, default=None,
                        help="clip every gradient of every player to this norm (default: "
                             "no clipping); may be added when resuming a diverged run")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -91,11 +99,12 @@ def add_run_options(train):
                             "of this machine) or multi_worker (the machines named in "
                             "TF_CONFIG; only the chief writes --run-dir); --batch-size is the "
                             "global batch, split over the replicas (default: default)")
-    train.add_argument("--log-every", type=_positive_int, default=None,
-                       help="TensorBoard scalars and histograms every this many steps "
-                            "(default: about 50, a multiple of the steps per execution; "
-                            "images and epoch metrics after each epoch)")
-    train.add_argument("--projector", type=_non_negative_int, default=0, metavar="N",
+    train.add_argument("--log-every", type=positive_int, default=None,
+                       help="TensorBoard scalars and histograms every this many steps, "
+                            "rounded to a multiple of the steps per execution (said once "
+                            "if rounded; default: about 50; images and epoch metrics after "
+                            "each epoch)")
+    train.add_argument("--projector", type=non_negative_int, default=0, metavar="N",
                        help="after each epoch, write the posterior means of the first N test "
                             "images with their labels and thumbnails to RUN_DIR/logs/projector "
                             "for TensorBoard's Embedding Projector (a flat --dataset folder "
@@ -104,19 +113,19 @@ def add_run_options(train):
 
 def add_optimizer_options(train):
     """Rates, their schedule and the weight average (`avb_keras.optimizers`)."""
-    train.add_argument("--learning-rate", type=_positive_float, default=None,
+    train.add_argument("--learning-rate", type=positive_float, default=None,
                        help="Adam's rate for the primal player (encoder, decoder); default: "
                             "the preset's")
-    train.add_argument("--adversary-learning-rate", type=_positive_float, default=None,
+    train.add_argument("--adversary-learning-rate", type=positive_float, default=None,
                        help="Adam's rate for the adversary (AVB, AAE); default: the preset's")
     train.add_argument("--lr-schedule", choices=SCHEDULES, default=None,
                        help="constant, or cosine: every rate decays to 0 over the run's "
                             "steps after --warmup-steps of linear warm-up (default: the "
                             "preset's, constant)")
-    train.add_argument("--warmup-steps", type=_non_negative_int, default=None,
+    train.add_argument("--warmup-steps", type=non_negative_int, default=None,
                        help="linear warm-up steps of the cosine schedule (default: the "
                             "preset's, 0)")
-    train.add_argument("--ema", type=_number(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+    train.add_argument("--ema", type=number(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
                        default=None,
                        help="keep a moving average of the primal weights with this momentum "
                             "(e.g. 0.999); the averaged weights are validated, saved and "
@@ -133,10 +142,11 @@ def add_speed_options(train):
                        help="XLA for the training step: auto (Keras's choice: on with a GPU, "
                             "off on a CPU-only machine, where it is slower; see "
                             "docs/PERFORMANCE.md), on or off (default auto)")
-    train.add_argument("--steps-per-execution", type=_positive_int, default=None,
-                       help="training steps per call into TensorFlow; lowered to divide the "
-                            "steps per epoch and --log-every, so that epochs and TensorBoard "
-                            "logs fall on the same steps (default: the preset's, 10)")
+    train.add_argument("--steps-per-execution", type=positive_int, default=None,
+                       help="training steps per call into TensorFlow; lowered to divide "
+                            "the steps per epoch (and --log-every, where that keeps at least "
+                            "half of them), so that epochs and TensorBoard logs fall on whole "
+                            "calls (default: the preset's, 10)")
 
 
 def add_export_parser(commands):
@@ -150,7 +160,7 @@ def add_export_parser(commands):
                              "the card) or a .keras model file")
     export.add_argument("--out", required=True, type=Path, metavar="BASE_DIR",
                         help="the TF Serving base folder, e.g. saved_models/NAME/decoder")
-    export.add_argument("--version", type=_non_negative_int, default=None,
+    export.add_argument("--version", type=non_negative_int, default=None,
                         help="version folder to write (default: the next free one); an "
                              "existing version is never overwritten")
     export.add_argument("--encoder", action="store_true",
@@ -168,22 +178,23 @@ def add_evaluate_parser(commands):
     evaluate.add_argument("--ais", action="store_true",
                           help="also estimate log p(x) by AIS on the first --num-examples "
                                "test images (slow: minutes on MNIST)")
-    evaluate.add_argument("--num-examples", type=_positive_int, default=256,
+    evaluate.add_argument("--num-examples", type=positive_int, default=256,
                           help="test images for the KL bound and AIS (default 256)")
-    evaluate.add_argument("--ais-steps", type=_positive_int, default=1000,
+    evaluate.add_argument("--ais-steps", type=positive_int, default=1000,
                           help="AIS temperatures (default 1000)")
-    evaluate.add_argument("--ais-chains", type=_positive_int, default=16,
+    evaluate.add_argument("--ais-chains", type=positive_int, default=16,
                           help="AIS chains per image (default 16)")
     evaluate.add_argument("--out", type=Path, default=None, metavar="FILE.json",
-                          help="the report (default: RUN_DIR/evaluation.json, or "
-                               "MODEL.evaluation.json beside a model file)")
+                          help="the report (default: RUN_DIR/evaluation.json, "
+                               "MODEL.evaluation.json beside a model file, or "
+                               "./PRESET.evaluation.json for a preset; the command prints it)")
     evaluate.add_argument("--dataset", default=None,
                           help="the data set (default: the run's; required for a bare "
                                ".keras file)")
     evaluate.add_argument("--data-path", default=None, help="as for train (default: the run's)")
-    evaluate.add_argument("--image-size", type=_positive_int, default=None,
+    evaluate.add_argument("--image-size", type=positive_int, default=None,
                           help="as for train (default: the run's)")
-    evaluate.add_argument("--batch-size", type=_positive_int, default=None,
+    evaluate.add_argument("--batch-size", type=positive_int, default=None,
                           help="examples per batch (default: the run's, else 128)")
     evaluate.add_argument("--seed", type=int, default=None,
                           help="seeds the test data and the model's draws (default: the "
@@ -196,10 +207,12 @@ def add_sample_parser(commands):
         description="Draw --num samples E[x|z], z ~ p(z), of a trained model and write them "
                     "as one near-square grid to a PNG file.")
     _add_model_path(sample)
-    sample.add_argument("--num", type=_positive_int, default=64,
+    sample.add_argument("--num", type=positive_int, default=64,
                         help="samples in the grid (default 64)")
-    sample.add_argument("--out", type=Path, required=True, metavar="GRID.png",
-                        help="the PNG file to write")
+    sample.add_argument("--out", type=Path, default=None, metavar="GRID.png",
+                        help="the PNG file to write (default: RUN_DIR/samples.png, "
+                             "MODEL.samples.png beside a model file, or ./PRESET.samples.png "
+                             "for a preset; the command prints it)")
     sample.add_argument("--seed", type=int, default=0,
                         help="the same seed draws the same samples (default 0)")
 
@@ -209,21 +222,3 @@ def _add_model_path(command):
                          help="a run folder of `avb-keras train`, a .keras model file, a "
                               "preset folder (save_to_preset) or a pretrained preset's name "
                               "(`avb-keras presets` lists them)")
-
-
-def _number(convert, accept, expected):
-    """An argparse type: `convert(text)`, kept only when `accept(value)`."""
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not accept(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
-        return value
-    return parse
-
-
-_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
-_non_negative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
-_positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")

@@ -14,20 +14,20 @@ from pathlib import Path
 import keras
 
 from avb_keras import AAE, AVB, VAE, datasets, presets
+from avb_keras.cli.arguments import plural
+from avb_keras.cli.parser import JIT_COMPILE, MODELS
 
 #: --dataset -> the preset used without --preset (mnist_mlp for the others).
 DEFAULT_PRESETS = {"four_frames": "four_frames", "folder": "celeba_conv"}
 #: --model -> the class it trains.
-MODEL_CLASSES = {"avb": AVB, "vae": VAE, "aae": AAE}
-PRECISIONS = ("none", "mixed_bfloat16", "mixed_float16")
+MODEL_CLASSES = dict(zip(MODELS, (AVB, VAE, AAE)))
+#: --adaptive-contrast -> AVB's `adaptive_contrast` argument.
+CONTRAST_ARGUMENT = {"none": False, "diagonal": True, "full": "full"}
 #: The monitor's period in steps without --log-every (rounded to whole executions).
 LOG_EVERY = 50
-#: --jit-compile -> Keras's compile(jit_compile=...).
-JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 #: Settings a resumed run must share with the run it resumes.
 RESUME_SETTINGS = ("model", "preset", "dataset", "image_size", "batch_size", "latent_dim",
-                   "no_adaptive_contrast", "adaptive_contrast", "seed", "steps_per_epoch",
-                   "learning_rate",
+                   "adaptive_contrast", "seed", "steps_per_epoch", "learning_rate",
                    "adversary_learning_rate", "lr_schedule", "warmup_steps", "ema")
 
 
@@ -61,12 +61,9 @@ def resolve(args, strategy):
     preset = presets.get(preset_name)
     image_size = _image_size(args, preset)
     _check_preset_fits(preset_name, preset, args.dataset, image_size)
-    if args.no_adaptive_contrast and args.model != "avb":
-        raise ValueError("--no-adaptive-contrast applies to --model avb only.")
-    if args.adaptive_contrast != "diagonal" and (args.model != "avb"
-                                                 or args.no_adaptive_contrast):
-        raise ValueError("--adaptive-contrast full applies to --model avb with Adaptive "
-                         "Contrast only.")
+    if args.adaptive_contrast != "diagonal" and args.model != "avb":
+        raise ValueError(f"--adaptive-contrast {args.adaptive_contrast} applies to --model avb "
+                         f"only (--model {args.model} has no contrast).")
     batch_size = args.batch_size or preset.batch_size
     num_train = datasets.size(args.dataset, "train", path=args.data_path, seed=args.seed)
     replicas = strategy.num_replicas_in_sync
@@ -77,8 +74,7 @@ def resolve(args, strategy):
     optimization = _optimization(args, preset)
     recorded = {"model": args.model, "preset": preset_name, "dataset": args.dataset,
                 "image_size": image_size, "batch_size": batch_size,
-                "latent_dim": args.latent_dim, "no_adaptive_contrast": args.no_adaptive_contrast,
-                "adaptive_contrast": args.adaptive_contrast, "seed": args.seed,
+                "latent_dim": args.latent_dim, "adaptive_contrast": args.adaptive_contrast, "seed": args.seed,
                 "steps_per_epoch": steps_per_epoch, "strategy": args.strategy,
                 "replicas": replicas, **optimization, **apply_speed_options(args)}
     epochs = args.epochs or (20 if args.dataset == "mnist_small" else preset.epochs)
@@ -94,15 +90,24 @@ def calls_and_log_period(args, preset, steps_per_epoch, replicas=1):
 
     Keras calls the batch callbacks once per execution, so the steps per
     execution (--steps-per-execution, else the preset's) are lowered to divide
-    the steps per epoch and a given --log-every; without --log-every the period
-    is the multiple of them nearest LOG_EVERY. Under a strategy with several
-    replicas it is one step a call: Keras's multi-step loop there fails on an
-    unfed placeholder (tests/test_distribute.py's command-line run).
+    the steps per epoch, and also --log-every where that costs at most half of
+    them. Else the fast path is kept and the monitor's period is the multiple of
+    them nearest --log-every (said once); without --log-every it is the multiple
+    nearest LOG_EVERY. Under a strategy with several replicas it is one step a
+    call: Keras's multi-step loop there fails on an unfed placeholder
+    (tests/test_distribute.py's command-line run).
     """
-    periods = [steps_per_epoch] + ([args.log_every] if args.log_every else [])
     wanted = 1 if replicas > 1 else args.steps_per_execution or preset.steps_per_execution
-    per_call = presets.steps_per_execution(wanted, *periods)
-    return per_call, args.log_every or per_call * max(1, round(LOG_EVERY / per_call))
+    per_call = presets.steps_per_execution(wanted, steps_per_epoch)
+    if args.log_every:
+        exact = presets.steps_per_execution(wanted, steps_per_epoch, args.log_every)
+        per_call = exact if 2 * exact >= per_call else per_call
+    log_every = per_call * max(1, round((args.log_every or LOG_EVERY) / per_call))
+    if args.log_every and log_every != args.log_every:
+        print(f"--log-every {args.log_every}: logging every {plural(log_every, 'step')}, the "
+              f"nearest multiple of the {plural(per_call, 'step')} run per call into "
+              "TensorFlow (--steps-per-execution 1 logs at any step, more slowly).")
+    return per_call, log_every
 
 
 def _optimization(args, preset):
@@ -131,7 +136,7 @@ def check_resumable(model, state, settings, args):
     match it; --jit-compile on/off applies (auto keeps the run's), and so does
     this run's steps per execution.
     """
-    saved = state["settings"]
+    saved = upgraded(state["settings"])
     changed = [f"--{k.replace('_', '-')} {saved.get(k)} -> {settings.recorded[k]}"
                for k in RESUME_SETTINGS if saved.get(k) != settings.recorded[k]]
     if changed:
@@ -146,6 +151,14 @@ def check_resumable(model, state, settings, args):
     if args.jit_compile != "auto":
         model.jit_compile = JIT_COMPILE[args.jit_compile]
     model.steps_per_execution = settings.steps_per_execution  # the same steps, run faster
+
+
+def upgraded(saved):
+    """Settings recorded before --adaptive-contrast took "none", in today's form."""
+    saved = dict(saved)
+    if saved.pop("no_adaptive_contrast", False):
+        saved["adaptive_contrast"] = "none"
+    return saved
 
 
 def _image_size(args, preset):

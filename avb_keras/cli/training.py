@@ -1,8 +1,10 @@
 """`avb-keras train`: settings, build or resume the model, callbacks, fit, summary.
 
-A run directory holds `checkpoints/` (one folder per epoch, the newest `KEEP`),
-`epochs.jsonl` (a journal of the epochs run), `logs/` (TensorBoard),
-`model.keras` and `metrics.json` (the summary, test metrics included). Running
+A run directory holds `checkpoints/` (the newest epoch's folder, and `last.keras`
+naming its model), `epochs.jsonl` (a journal of the epochs run), `logs/`
+(TensorBoard), `model.keras` (the last checkpoint's model file itself, a hard link,
+unless a weight average was swapped in at the end), `samples.png` (64 samples of
+it) and `metrics.json` (the summary, test metrics included). Running
 the same command again resumes from the newest checkpoint, reading exactly the
 batches the uninterrupted run would have read.
 """
@@ -15,14 +17,15 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
-import tensorflow as tf
+from avb_keras import atomic, callbacks, checkpoints, datasets, distribute, optimizers, saving
+from avb_keras.cli.arguments import plural
+from avb_keras.cli.common import SPLITS, kl_bound_summary, load_split
+from avb_keras.cli.parser import JIT_COMPILE
+from avb_keras.cli.sampling import write_samples
+from avb_keras.cli.settings import CONTRAST_ARGUMENT, MODEL_CLASSES, check_resumable, resolve
 
-from avb_keras import (atomic, callbacks, checkpoints, datasets, distribute, evaluation,
-                       optimizers, saving, seeding)
-from avb_keras.cli.settings import JIT_COMPILE, MODEL_CLASSES, check_resumable, resolve
-
-SPLITS = ("train", "valid", "test")
+#: The grid of 64 samples E[x|z], z ~ p(z), written beside the model (`avb-keras sample`).
+SAMPLES = "samples.png"
 
 
 def train(args):
@@ -32,8 +35,9 @@ def train(args):
     for name, value in summary["test"].items():
         print(f"  {name:>20s}: {value:.4f}")
     if summary["chief"]:
-        print(f"Model saved to {summary['run_dir']}/model.keras; "
-              f"TensorBoard: tensorboard --logdir {summary['run_dir']}/logs")
+        run_dir = summary["run_dir"]
+        print(f"Model saved to {run_dir}/model.keras; 64 samples of it in "
+              f"{run_dir}/{SAMPLES}; TensorBoard: tensorboard --logdir {run_dir}/logs")
     return 0
 
 
@@ -95,10 +99,8 @@ def new_model(args, settings):
     overrides = {"latent_dim": args.latent_dim, "seed": args.seed}
     if settings.image_size is not None:  # networks built at the folder's image size
         overrides["data_shape"] = datasets.data_shape(args.dataset, settings.image_size)
-    if args.no_adaptive_contrast:
-        overrides["adaptive_contrast"] = False
-    elif args.adaptive_contrast != "diagonal":
-        overrides["adaptive_contrast"] = args.adaptive_contrast
+    if args.model == "avb" and args.adaptive_contrast != "diagonal":
+        overrides["adaptive_contrast"] = CONTRAST_ARGUMENT[args.adaptive_contrast]
     model = MODEL_CLASSES[args.model].from_preset(settings.preset, **overrides)
     compile_model(model, settings, JIT_COMPILE[args.jit_compile])
     return model
@@ -128,15 +130,6 @@ def load_data(args, settings, skip):
             for split in SPLITS}
     data["train"] = data["train"].skip(skip)
     return data
-
-
-def load_split(dataset, split, batch_size, data_path, seed, image_size):
-    """One split of a run's data as the run read it: the run's seed plus the split's index
-    seeds it (so `avb-keras evaluate` reads the test split the run was scored on); the
-    training split repeats."""
-    return datasets.load(dataset, split, batch_size=batch_size, path=data_path,
-                         seed=seed + SPLITS.index(split), repeat=split == "train",
-                         image_size=image_size)
 
 
 def training_callbacks(args, settings, history, write_dir, chief):
@@ -199,8 +192,10 @@ def fit(model, data, steps, settings, done):
 
 
 def finish(model, test_data, args, settings, done, train_seconds, write_dir):
-    """Saves model.keras, evaluates on the test split, writes metrics.json; returns the summary."""
-    saving.save_model(model, write_dir / "model.keras")
+    """Saves model.keras and a grid of its samples, evaluates on the test split, writes
+    metrics.json; returns the summary."""
+    save_final_model(model, write_dir, settings, trained=done < settings.epochs)
+    write_samples(model, write_dir / SAMPLES, seed=args.seed)
     test = model.evaluate(test_data, return_dict=True, verbose=0)
     summary = {"model": args.model, "preset": settings.preset, "dataset": args.dataset,
                "data_path": args.data_path and str(Path(args.data_path).resolve()),
@@ -217,33 +212,21 @@ def finish(model, test_data, args, settings, done, train_seconds, write_dir):
     return summary
 
 
-def kl_bound_summary(model, test_data, seed, num_examples=256):
-    """The adversary-free lower bound on the KL over the first test images, beside the
-    model's own KL there (`evaluation.kl_lower_bound`)."""
-    x = first_images(model, test_data, num_examples)
-    bound = evaluation.kl_lower_bound(model, x, seed=seed)
-    with seeding.seeded(model, seed):
-        estimate = model.compute_terms(tf.constant(x))["kl"].numpy()
-    return {"mean": float(np.mean(bound.kl_lower_bound)),
-            "standard_error": float(np.std(bound.kl_lower_bound, ddof=1) / np.sqrt(len(x))),
-            "model_kl_mean": float(np.mean(estimate)), "num_examples": len(x),
-            "num_samples": evaluation.kl_bound.NUM_SAMPLES}
-
-
-def first_images(model, data, num_examples):
-    """The first `num_examples` images of the batched dataset `data` (fewer if it is shorter)."""
-    images = []
-    for batch in data:
-        images.append(np.asarray(model.images(batch)))
-        if sum(map(len, images)) >= num_examples:
-            break
-    return np.concatenate(images)[:num_examples]
+def save_final_model(model, write_dir, settings, trained):
+    """RUN_DIR/model.keras: a hard link to the last checkpoint's model where that is this
+    model (this run trained to its last epoch, without the weight average that `fit`
+    swaps in at its end), so the run directory holds it once; else saved anew."""
+    last = checkpoints.model_file(write_dir / "checkpoints", settings.epochs)
+    if trained and last is not None and not settings.optimization["ema"]:
+        return checkpoints.link(last, write_dir / "model.keras")
+    return saving.save_model(model, write_dir / "model.keras")
 
 
 def _announce(model, args, settings, scratch):
     replicas = settings.replicas
     print(f"Training {type(model).__name__} ({settings.preset}, latent {model.latent_dim}) on "
-          f"{args.dataset} for {settings.epochs} epochs on {replicas} replica"
-          f"{'s' if replicas > 1 else ''} ({args.strategy}), {settings.steps_per_execution} "
-          f"steps per execution; run directory {settings.run_dir}"
+          f"{args.dataset} for {plural(settings.epochs, 'epoch')} on "
+          f"{plural(replicas, 'replica')} ({args.strategy}), "
+          f"{plural(settings.steps_per_execution, 'step')} per execution; run directory "
+          f"{settings.run_dir}"
           f"{'' if scratch is None else ' (written by the chief; this worker writes nothing)'}")
