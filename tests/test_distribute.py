@@ -40,8 +40,8 @@ def one_step(make, strategy, x):
     keras.utils.set_random_seed(7)
     with strategy.scope():
         model = make()
-        kwargs = {"adversary_optimizer": keras.optimizers.SGD(0.5)} if hasattr(
-            model, "adversary") else {}
+        kwargs = ({"adversary_optimizer": keras.optimizers.SGD(0.5)}
+                  if "adversary_optimizer" in model.optimizer_names else {})
         model.compile(optimizer=keras.optimizers.SGD(0.5), **kwargs)
         initial = [v.numpy().copy() for v in model.trainable_variables]
         history = model.fit(x, batch_size=len(x), epochs=1, verbose=0, shuffle=False).history
