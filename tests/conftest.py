@@ -19,13 +19,34 @@ within each module, to look for order dependence: `AVB_TEST_ORDER=reverse python
 pytest -m "not slow" -p no:xdist`.
 """
 
+import atexit
 import math
 import os
 import random
+import shutil
+import tempfile
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+#: What the tests write to the temporary directory outside their tmp_path goes under
+#: this one folder, removed when the process that made it ends (`pytest_unconfigure`, or
+#: `atexit` outside pytest): TensorFlow's `__autograph_generated_file*.py` (which pytest's
+#: worker processes, exiting without `atexit`, would leave), the export helpers' folder,
+#: and the temporary files of the processes the tests start, killed ones included. Those
+#: processes, pytest's workers among them, inherit TMPDIR and AVB_KERAS_TEST_SCRATCH, and
+#: use the folder of the process that made it. pytest's own tmp_path stays where it was
+#: (PYTEST_DEBUG_TEMPROOT), kept after the run as usual.
+if "AVB_KERAS_TEST_SCRATCH" in os.environ:
+    SCRATCH, _OWN_SCRATCH = os.environ["AVB_KERAS_TEST_SCRATCH"], False
+else:
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+    SCRATCH, _OWN_SCRATCH = tempfile.mkdtemp(prefix="avb_keras_tests_"), True
+    os.environ["AVB_KERAS_TEST_SCRATCH"] = SCRATCH
+    atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
+tempfile.tempdir = SCRATCH
+os.environ["TMPDIR"] = SCRATCH
 
 import tensorflow as tf  # noqa: E402
 
@@ -177,6 +198,11 @@ def pytest_fixture_setup(fixturedef, request):
     if fixturedef.scope != "function":
         keras.utils.set_random_seed(SEED)
     yield
+
+
+def pytest_unconfigure(config):
+    if _OWN_SCRATCH:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
