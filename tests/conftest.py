@@ -19,13 +19,34 @@ within each module, to look for order dependence: `AVB_TEST_ORDER=reverse python
 pytest -m "not slow" -p no:xdist`.
 """
 
+import atexit
 import math
 import os
 import random
+import shutil
+import tempfile
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+#: What the tests write to the temporary directory outside their tmp_path goes under
+#: this one folder, removed when the process that made it ends (`pytest_unconfigure`, or
+#: `atexit` outside pytest): TensorFlow's `__autograph_generated_file*.py` (which pytest's
+#: worker processes, exiting without `atexit`, would leave), the export helpers' folder,
+#: and the temporary files of the processes the tests start, killed ones included. Those
+#: processes, pytest's workers among them, inherit TMPDIR and AVB_KERAS_TEST_SCRATCH, and
+#: use the folder of the process that made it. pytest's own tmp_path stays where it was
+#: (PYTEST_DEBUG_TEMPROOT), kept after the run as usual.
+if "AVB_KERAS_TEST_SCRATCH" in os.environ:
+    SCRATCH, _OWN_SCRATCH = os.environ["AVB_KERAS_TEST_SCRATCH"], False
+else:
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+    SCRATCH, _OWN_SCRATCH = tempfile.mkdtemp(prefix="avb_keras_tests_"), True
+    os.environ["AVB_KERAS_TEST_SCRATCH"] = SCRATCH
+    atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
+tempfile.tempdir = SCRATCH
+os.environ["TMPDIR"] = SCRATCH
 
 import tensorflow as tf  # noqa: E402
 
@@ -179,6 +200,11 @@ def pytest_fixture_setup(fixturedef, request):
     yield
 
 
+def pytest_unconfigure(config):
+    if _OWN_SCRATCH:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
+
+
 def pytest_collection_modifyitems(config, items):
     """AVB_TEST_ORDER=reverse or shuffle-SEED: modules, and tests within each, reordered
     (a module's tests stay together, so module-scoped fixtures are built once)."""
@@ -206,6 +232,9 @@ def pytest_collection_modifyitems(config, items):
 
 #: The exact maximum log-likelihood of the four_frames data: -log 4 nats per example.
 FOUR_FRAMES_OPTIMUM = -math.log(4.0)
+#: log p(x) of the best four_frames decoder that ignores z: p = 1/4 for each pixel.
+FOUR_FRAMES_IGNORING_Z = math.log(0.25) + 3 * math.log(0.75)
+FOUR_FRAMES = np.eye(4, dtype="float32").reshape(4, 2, 2, 1)
 
 
 def four_frames_log_likelihood(cls, **overrides):
@@ -219,8 +248,30 @@ def four_frames_log_likelihood(cls, **overrides):
     model.compile(jit_compile=False)
     data = datasets.load("four_frames", batch_size=512, seed=0)
     model.fit(data, epochs=presets.get("four_frames").epochs, verbose=0)
-    frames = np.eye(4, dtype="float32").reshape(4, 2, 2, 1)
-    return float(np.mean(quadrature_log_likelihood(model, frames)))
+    return float(np.mean(quadrature_log_likelihood(model, FOUR_FRAMES)))
+
+
+def four_frames_decoder_training(adaptive_contrast, epochs, seed=0):
+    """(log p(x) before, log p(x) after): exact (quadrature), averaged over the four frames,
+    of an AVB of the four_frames preset with `adaptive_contrast`, whose encoder is the
+    shipped `four_frames_avb_ac` run's (and, for the diagonal contrast that run used, its
+    adversary too) and whose decoder is freshly initialized, before and after `epochs`
+    epochs (16 steps of 512 each) of the preset's training by `model.fit` (all players
+    train). The encoder already separates the four frames; the decoder must learn to
+    decode them, through the same training step as a run from scratch."""
+    from avb_keras import datasets
+    from avb_keras.evaluation import quadrature_log_likelihood
+    keras.utils.set_random_seed(seed)
+    trained = AVB.from_preset("four_frames_avb_ac")
+    model = AVB.from_preset("four_frames", seed=seed, adaptive_contrast=adaptive_contrast)
+    model.encoder.set_weights(trained.encoder.get_weights())
+    if adaptive_contrast is True:
+        model.adversary.set_weights(trained.adversary.get_weights())
+    model.compile(jit_compile=False)  # graph mode, as four_frames_log_likelihood
+    before = float(np.mean(quadrature_log_likelihood(model, FOUR_FRAMES)))
+    data = datasets.load("four_frames", batch_size=512, seed=seed)
+    model.fit(data, epochs=epochs, verbose=0)
+    return before, float(np.mean(quadrature_log_likelihood(model, FOUR_FRAMES)))
 
 
 def load_script(relative_path):

@@ -4,23 +4,28 @@ The exact maximum log-likelihood is -log 4 = -1.386 nats per example, and
 log p(x) of a trained model is computed exactly by quadrature over the latent
 plane. AVB with Adaptive Contrast, trained by `model.fit` with the preset
 (2000 steps), must come within 0.15 nats of the optimum (the VAE, 0.23 away in
-docs/RESULTS.md, does not); in the slow test it must also beat the VAE trained
-with the same budget.
+docs/RESULTS.md, does not).
+
+The default suite checks this in seconds: on the shipped run of that training
+(`four_frames_avb_ac`), and with a short training (128 steps) of a fresh decoder
+behind that run's encoder, whose gain it checks in direction and size. The slow tests
+train from scratch: the preset's full budget, and the example's AVB against the VAE.
 """
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FOUR_FRAMES_OPTIMUM, four_frames_log_likelihood
+from conftest import (FOUR_FRAMES_IGNORING_Z, FOUR_FRAMES_OPTIMUM,
+                      four_frames_decoder_training, four_frames_log_likelihood, load_script)
 
 from avb_keras import AVB, VAE
 from avb_keras.evaluation import quadrature_log_likelihood
 
 FRAMES = np.eye(4, dtype="float32").reshape(4, 2, 2, 1)
 OPTIMUM = FOUR_FRAMES_OPTIMUM
+#: The short training: epochs of 16 steps.
+SHORT_EPOCHS = 8
 
 
 def test_quadrature_is_exact_for_a_known_model():
@@ -34,10 +39,39 @@ def test_quadrature_is_exact_for_a_known_model():
     np.testing.assert_allclose(quadrature_log_likelihood(model, FRAMES), expected, atol=1e-5)
 
 
+def test_the_shipped_training_reached_the_optimum():
+    """The run behind saved_models/presets/four_frames_avb_ac is the training of the slow
+    test below (`avb-keras train`: the four_frames preset, diagonal contrast, 2000 steps,
+    seed 0); its weights, loaded as a preset, must be within the slow test's 0.15 nats."""
+    model = AVB.from_preset("four_frames_avb_ac")
+    assert model.adaptive_contrast == "diagonal" and model.latent_dim == 2
+    log_likelihood = float(np.mean(quadrature_log_likelihood(model, FRAMES)))
+    print(f"four_frames_avb_ac: log p(x) = {log_likelihood:.4f} (optimum {OPTIMUM:.4f})")
+    # Its card records -1.4157 (the same quadrature on the exported decoder); no model of
+    # the four frames can exceed the optimum.
+    assert OPTIMUM - 0.15 < log_likelihood <= OPTIMUM
+
+
+def test_a_short_training_of_the_decoder_closes_most_of_the_gap():
+    """128 steps of the preset's training (all players) behind the shipped encoder and
+    adversary: a fresh decoder must gain more than a nat, well past the -2.249 of the
+    best decoder that ignores z (p = 1/4 a pixel), toward the optimum."""
+    before, after = four_frames_decoder_training(True, epochs=SHORT_EPOCHS)
+    print(f"four_frames AVB+AC (diagonal), fresh decoder: log p(x) {before:.4f} -> "
+          f"{after:.4f} in {SHORT_EPOCHS} epochs (optimum {OPTIMUM:.4f})")
+    # tolerance_measurements.py four_frames_short_training (diagonal), seeds 0-5: before
+    # -2.805 to -2.760, gain 1.161 to 1.184, gap to the optimum 0.192 to 0.238; tolerances
+    # 1.0 and 0.33 (the spread over seeds, 0.05, twice over).
+    assert before < FOUR_FRAMES_IGNORING_Z - 0.3
+    assert after - before > 1.0
+    assert OPTIMUM - 0.33 < after <= OPTIMUM
+
+
+@pytest.mark.slow
 def test_avb_with_adaptive_contrast_reaches_the_optimum():
-    """The paper's diagonal r(z|x); the full-covariance one is in
-    test_four_frames_full_contrast.py (its own module, so that the two long trainings can
-    run in two pytest workers)."""
+    """The preset's full budget from scratch (about 2 minutes on 2 CPU cores). The
+    full-covariance r(z|x) is in test_four_frames_full_contrast.py (its own module, so
+    that the two long trainings can run in two pytest workers)."""
     log_likelihood = four_frames_log_likelihood(AVB, adaptive_contrast=True)
     print(f"four_frames AVB+AC (diagonal): log p(x) = {log_likelihood:.4f} "
           f"(optimum {FOUR_FRAMES_OPTIMUM:.4f})")
@@ -50,10 +84,7 @@ def test_avb_with_adaptive_contrast_reaches_the_optimum():
 @pytest.mark.slow
 def test_example_avb_beats_the_vae_at_equal_budget(tmp_path):
     # examples/four_frames.py at its default budget (the preset's), about 5 minutes.
-    spec = importlib.util.spec_from_file_location(
-        "four_frames_example", Path(__file__).resolve().parents[1] / "examples" / "four_frames.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_script("examples/four_frames.py")
     scores = {name: row["log_px"] for name, row in example.main(["--out", str(tmp_path)])[
         "models"].items()}
     print("four_frames log p(x), same budget:", {k: round(v, 4) for k, v in scores.items()})

@@ -1,23 +1,17 @@
 """benchmarks/mnist_likelihood.py at its default (tiny) budget, on the full MNIST."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MNIST_PATH
-
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "mnist_likelihood.py"
+from conftest import MNIST_PATH, load_script
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not MNIST_PATH.exists(), reason=f"full MNIST not found at {MNIST_PATH}")
 def test_default_budget_table(tmp_path):
     # About 3 minutes on 2 CPU cores: six models, 100 steps each, AIS on 50 test images.
-    spec = importlib.util.spec_from_file_location("mnist_likelihood", BENCHMARK)
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
+    benchmark = load_script("benchmarks/mnist_likelihood.py")
     result = benchmark.main(["--out", str(tmp_path), "--data-path", str(MNIST_PATH)])
     rows = json.loads((tmp_path / "mnist_likelihood.json").read_text())["rows"]
     assert rows == result["rows"] and len(rows) == 6

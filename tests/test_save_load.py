@@ -111,15 +111,7 @@ for case in json.loads((root / "cases.json").read_text()):
               "max_output_error": max(float(np.max(np.abs(got[k] - expected[k])))
                                       for k in expected),
               "output_keys": sorted(got) == sorted(expected)}
-    before = [np.asarray(v).copy() for v in model.trainable_variables]
-    loss = t.train(model, t.fixed_inputs()[0])
-    result["loss_finite"] = bool(np.isfinite(loss))
-    result["new_updates"] = {n: int(getattr(model, n).iterations) - saved["iterations"][n]
-                             for n in model.optimizer_names}
-    result["weights_changed"] = all(not np.array_equal(a, np.asarray(b))
-                                    for a, b in zip(before, model.trainable_variables))
-    if (root / case / "decoder").exists():
-        model = keras.saving.load_model(root / case / "model.keras")
+    if (root / case / "decoder").exists():  # the exports against the loaded model, untrained
         x, z, _ = t.fixed_inputs()
         decoder = tf.saved_model.load(str(root / case / "decoder" / "1")).signatures
         encode = tf.saved_model.load(str(root / case / "encoder" / "1")).signatures["encode"]
@@ -130,6 +122,13 @@ for case in json.loads((root / "cases.json").read_text()):
             float(np.max(np.abs(decoder["serving_default"](z=tf.constant(z))["probs"]
                                 - model.decode(z)))),
             *(float(np.max(np.abs(served[k] - own[k]))) for k in ("z", "z_mean", "z_std")))
+    before = [np.asarray(v).copy() for v in model.trainable_variables]
+    loss = t.train(model, t.fixed_inputs()[0])
+    result["loss_finite"] = bool(np.isfinite(loss))
+    result["new_updates"] = {n: int(getattr(model, n).iterations) - saved["iterations"][n]
+                             for n in model.optimizer_names}
+    result["weights_changed"] = all(not np.array_equal(a, np.asarray(b))
+                                    for a, b in zip(before, model.trainable_variables))
     report[case] = result
 print("REPORT" + json.dumps(report))
 '''

@@ -1,10 +1,8 @@
 """The exported decoder under load, and the request helper under property-based bad input."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import load_script
 from export_helpers import export_all
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,10 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from avb_keras.export.requests import BadRequest, OfflineServer, make_predict_request
 
-_spec = importlib.util.spec_from_file_location(
-    "soak_serving", Path(__file__).resolve().parents[1] / "benchmarks" / "soak_serving.py")
-soak_serving = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(soak_serving)
+soak_serving = load_script("benchmarks/soak_serving.py")
 
 
 @pytest.fixture(scope="module")

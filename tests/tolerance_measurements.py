@@ -40,6 +40,21 @@ def report(name, values):
           f" over {values.size}", flush=True)
 
 
+def four_frames_short_training():
+    """test_four_frames.py::test_a_short_training_of_the_decoder_closes_most_of_the_gap and
+    its full-contrast twin: conftest.four_frames_decoder_training over seeds."""
+    from conftest import FOUR_FRAMES_OPTIMUM, four_frames_decoder_training
+    for contrast in (True, "full"):
+        rows = []
+        for seed in range(6):
+            before, after = four_frames_decoder_training(contrast, epochs=8, seed=seed)
+            rows.append((before, after, after - before, FOUR_FRAMES_OPTIMUM - after))
+            print(f"contrast {contrast} seed {seed}: log p(x) {before:.4f} -> {after:.4f}",
+                  flush=True)
+        for i, name in enumerate(("before", "after 8 epochs", "gain", "gap to the optimum")):
+            report(f"contrast {contrast}: {name}", [r[i] for r in rows])
+
+
 def four_frames_ais():
     """test_ais.py::test_ais_matches_quadrature_on_four_frames: initial weights, 500 steps."""
     rows = []
@@ -448,7 +463,7 @@ def trained_four_frames_ais():
 MEASUREMENTS = {f.__name__: f for f in (
     four_frames_ais, ais_closed_form, ais_preconditioned, trained_four_frames_ais, ais_steps, moment_p0, trained_vae, adversarial_vi,
     adversary, aae, distribute, training_progress, xla, export_sample,
-    four_frames_training)}
+    four_frames_training, four_frames_short_training)}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or ["all"]
