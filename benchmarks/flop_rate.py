@@ -37,6 +37,7 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
+import timing  # noqa: E402
 from timing import deciles, fresh_process, machine, matmul_rate, peak_rss_mib, step_clock
 
 from avb_keras import AVB, VAE, datasets, flops
@@ -48,12 +49,7 @@ def pipeline_rate(batch_size, batches=200):
     """Examples/s of the training input pipeline alone (no model)."""
     data = iter(datasets.load("mnist_small", "train", batch_size=batch_size, seed=0,
                               repeat=True))
-    for _ in range(10):
-        next(data)
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(data)
-    return batches * batch_size / (time.perf_counter() - start)
+    return timing.pipeline_rate(data, batch_size, batches, warm_up=10)
 
 
 def build(preset, name):

@@ -39,6 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import timing  # noqa: E402
 from timing import deciles, load_average, machine, matmul_rate, peak_rss_mib, step_clock
 
 CONFIGS = ("celeba_conv:32:2", "celeba_conv:64:2", "folder_small:32")
@@ -69,12 +70,7 @@ def pipeline_rate(folder, image_size, batch_size=64, batches=100):
 
     data = iter(datasets.load("folder", "train", path=folder, image_size=image_size,
                               batch_size=batch_size, seed=0, repeat=True))
-    for _ in range(5):
-        next(data)
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(data)
-    return batches * batch_size / (time.perf_counter() - start)
+    return timing.pipeline_rate(data, batch_size, batches, warm_up=5)
 
 
 def measure_one(preset, size, folder, seconds, steps_per_execution=None):

@@ -32,6 +32,17 @@ def matmul_rate(n=4096, repeats=7):
     return 2 * n ** 3 / statistics.median(times)
 
 
+def pipeline_rate(data, batch_size, batches, warm_up):
+    """Examples/s of an input pipeline alone (no model): `batches` batches read from the
+    iterator `data` after `warm_up` batches."""
+    for _ in range(warm_up):
+        next(data)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(data)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
 def peak_rss_mib():
     """This process's peak resident memory (VmHWM; ru_maxrss would carry the
     parent's peak across fork and exec)."""

@@ -107,11 +107,11 @@ def new_model(args, settings):
 
 
 def compile_model(model, settings, jit_compile):
-    """Adam(beta_1 = 0.5) for each player at the run's rates, schedule and average."""
+    """`optimizers.player_adam` for each player at the run's rates, schedule and average."""
     chosen = settings.optimization
     rates = {"optimizer": chosen["learning_rate"],
              "adversary_optimizer": chosen["adversary_learning_rate"]}
-    players = {name: optimizers.Adam(rates[name], beta_1=0.5) for name in model.optimizer_names}
+    players = {name: optimizers.player_adam(rates[name]) for name in model.optimizer_names}
     total = settings.epochs * settings.steps_per_epoch
     model.compile(**players, lr_schedule=chosen["lr_schedule"], ema=chosen["ema"],
                   warmup_steps=chosen["warmup_steps"],
