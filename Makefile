@@ -19,8 +19,9 @@ demo: install
 	$(BIN)/avb-keras train --run-dir runs/demo --adaptive-contrast full --learning-rate 1e-3 --lr-schedule cosine --epochs 40
 
 ## The default test suite, one pytest worker a core (each test module stays in one worker):
-## 14 CPU-minutes measured (user + sys, 474 tests, on a shared 2-core x86_64 without AVX-512;
-## 35 minutes of wall time there at a load of 9-13), so about 7 minutes on 2 idle cores.
+## 10.2 CPU-minutes measured (user + sys, 501 tests, on a shared 2-core x86_64 without
+## AVX-512; 17.7 minutes of wall time there at a load of 4-6), so about 5 minutes on 2 idle
+## cores.
 test: install
 	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile
 

@@ -293,21 +293,6 @@ def test_monitoring_data_of_the_wrong_shape_fail_before_training(tmp_path):
         monitor.set_model(tiny_avb())
 
 
-def test_cli_train_monitors_by_default(tmp_path):
-    run_dir = tmp_path / "run"
-    assert cli.main(["train", "--dataset", "four_frames", "--epochs", "1", "--steps-per-epoch",
-                     "3", "--batch-size", "32", "--log-every", "1", "--steps-per-execution",
-                     "1", "--run-dir", str(run_dir)]) == 0
-    run = read_run(run_dir / "logs" / "avb")
-    assert run["gradient_norm/adversary"][1] == [1, 2, 3]
-    assert run["images/posteriors"][1] == [3]
-    assert {f"epoch/val_{m}" for m in AVB_METRICS} <= set(run)
-    values = read_hparams(run_dir / "logs" / "avb")
-    assert values["dataset"] == "four_frames" and values["preset"] == "four_frames"
-    assert values["batch_size"] == 32 and values["epochs"] == 1
-    assert math.isclose(values["adversary_learning_rate"], 1e-3, rel_tol=1e-6)
-
-
 def test_steps_per_execution_divides_the_epoch_and_the_log_period():
     assert presets.steps_per_execution(10, 430, 50) == 10
     assert presets.steps_per_execution(10, 63, 50) == 1
@@ -315,7 +300,10 @@ def test_steps_per_execution_divides_the_epoch_and_the_log_period():
     assert presets.steps_per_execution(4, 430, 50) == 2
 
 
-def test_cli_runs_several_steps_a_call_and_logs_at_the_same_steps(tmp_path):
+def test_cli_train_monitors_by_default_at_the_same_steps_when_running_several_a_call(
+        tmp_path):
+    """One run: the command line attaches the monitor (scalars, images, epoch metrics and
+    hyperparameters) and, at 3 steps a call, logs at the steps it would log at one a call."""
     run_dir = tmp_path / "run"
     assert cli.main(["train", "--dataset", "four_frames", "--epochs", "2", "--steps-per-epoch",
                      "6", "--batch-size", "32", "--log-every", "3", "--run-dir",
@@ -324,6 +312,11 @@ def test_cli_runs_several_steps_a_call_and_logs_at_the_same_steps(tmp_path):
     run = read_run(run_dir / "logs" / "avb")
     assert run["gradient_norm/adversary"][1] == [3, 6, 9, 12]
     assert run["images/posteriors"][1] == [6, 12]
+    assert {f"epoch/val_{m}" for m in AVB_METRICS} <= set(run)
+    values = read_hparams(run_dir / "logs" / "avb")
+    assert values["dataset"] == "four_frames" and values["preset"] == "four_frames"
+    assert values["batch_size"] == 32 and values["epochs"] == 2
+    assert math.isclose(values["adversary_learning_rate"], 1e-3, rel_tol=1e-6)
 
 
 def test_cli_default_log_period_is_whole_calls(tmp_path, capsys):

@@ -6,6 +6,14 @@ and saves the weights it holds. The gradients are all-reduced across workers,
 so both must end with the same weights, and only the chief (worker 0) may
 write its --run-dir: the other is given a run directory of its own, which must
 stay absent, and a TMPDIR, which must be left empty.
+
+The two-process run costs about 100 CPU-seconds (two TensorFlow start-ups, each tracing
+the training step, the evaluation and the saves), so it is a slow test (`make test-slow`).
+The default suite keeps what it checks at a lower cost: the non-chief's path, in
+process, by a run whose `distribute.is_chief` answers False (test below: it must write
+neither its --run-dir nor its TMPDIR); and the all-reduce, by
+tests/test_distribute.py's two-replica MirroredStrategy runs, which must match one
+device on the same global batch.
 """
 
 import json
@@ -17,6 +25,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
+
+from avb_keras import cli, distribute
 
 HELPER = Path(__file__).with_name("multi_worker_helper.py")
 TIMEOUT = 240  # a hang (a worker waiting for the other) fails instead of blocking CI
@@ -32,6 +43,7 @@ def free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_end_with_the_same_weights_and_only_the_chief_writes(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
@@ -82,3 +94,23 @@ def test_two_workers_end_with_the_same_weights_and_only_the_chief_writes(tmp_pat
     # The other worker wrote nothing: neither its --run-dir nor leftovers in its TMPDIR.
     assert not (tmp_path / "run1").exists()
     assert not list((tmp_path / "tmp1").iterdir())
+
+
+def test_a_worker_that_is_not_the_chief_trains_but_writes_nothing(tmp_path, monkeypatch):
+    """The non-chief's path of `cli.run_training`, in one process: it trains and
+    evaluates like the chief, then leaves neither its --run-dir nor its scratch
+    folder (avb-keras-worker-*) in TMPDIR."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(distribute, "is_chief", lambda strategy: False)
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    args = cli.build_parser().parse_args([
+        "train", "--dataset", "four_frames", "--epochs", "1", "--steps-per-epoch", "3",
+        "--batch-size", "64", "--log-every", "2", "--seed", "5",
+        "--run-dir", str(tmp_path / "run")])
+    model, summary = cli.run_training(args)
+    assert summary["chief"] is False and int(model.optimizer.iterations) == 3
+    assert np.all(np.isfinite(list(summary["test"].values())))
+    assert not (tmp_path / "run").exists()
+    # TensorFlow's own autograph files are removed when the process exits (atexit).
+    assert not [p for p in scratch.iterdir() if not p.name.startswith("__autograph_generated")]

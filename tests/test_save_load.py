@@ -5,6 +5,12 @@ encoder SavedModels). A fresh Python process then loads every one of them and
 checks that the loaded model is the same model (class, likelihood class and
 scale, config, outputs on fixed inputs, both optimizers' state), that training
 continues, and that the exports compute what the loaded model computes.
+
+The default suite runs a covering half of the matrix (`DEFAULT_CASES`): every model
+class, encoder and contrast once, each likelihood several times, and AdversarialVI with
+the full contrast. The other cases (the rest of class x likelihood, and AdversarialVI's
+other contrasts) are slow tests, saved and loaded by a second fixture: a bug in what
+one class saves shows in its default case.
 """
 
 import json
@@ -34,10 +40,18 @@ BUILDERS = {
     "aae": lambda lik: tiny_aae(likelihood=lik),
 }
 CASES = [f"{name}-{lik}" for name in BUILDERS for lik in LIKELIHOODS]
+ALL_CASES = CASES + ["avi-ac", "avi-full_ac", "avi-plain"]
+#: One case per builder (the Gaussian cases where test_a_gaussian_likelihood_keeps_its_
+#: learned_scale reads them), and one AdversarialVI.
+DEFAULT_CASES = ["vae-gaussian", "avb_implicit_ac-gaussian", "avb_implicit_full_ac-bernoulli",
+                 "avb_implicit_plain-bernoulli", "avb_moment_ac-bernoulli",
+                 "avb_moment_plain-gaussian", "aae-gaussian", "avi-full_ac"]
 
 
 def build(case):
     name, likelihood = case.rsplit("-", 1)
+    if name == "avi":
+        return adversarial_vi({"ac": True, "full_ac": "full", "plain": False}[likelihood])
     return BUILDERS[name](likelihood)
 
 
@@ -134,14 +148,10 @@ print("REPORT" + json.dumps(report))
 '''
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    root = tmp_path_factory.mktemp("save_load")
+def save_and_load(cases, root):
+    """({case: trained model}, {case: what a fresh process found}) for the named cases."""
     x = binary_images(16)
-    cases = {case: build(case) for case in CASES}
-    cases["avi-ac"] = adversarial_vi(True)
-    cases["avi-full_ac"] = adversarial_vi("full")
-    cases["avi-plain"] = adversarial_vi(False)
+    cases = {case: build(case) for case in cases}
     for case, model in cases.items():
         others = {"adversary_optimizer": keras.optimizers.Adam(2e-2, beta_1=0.3)}
         model.compile(optimizer=keras.optimizers.Adam(1e-2),
@@ -159,13 +169,25 @@ def saved(tmp_path_factory):
     run = subprocess.run([sys.executable, "-c", CHECK, str(root), str(Path(__file__).parent)],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    return {case: cases[case] for case in cases}, json.loads(
-        run.stdout.split("REPORT", 1)[1])
+    return cases, json.loads(run.stdout.split("REPORT", 1)[1])
 
 
-@pytest.mark.parametrize("case", CASES + ["avi-ac", "avi-full_ac", "avi-plain"])
-def test_a_fresh_process_loads_the_same_model_and_trains_on(saved, case):
-    models, report = saved
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    return save_and_load(DEFAULT_CASES, tmp_path_factory.mktemp("save_load"))
+
+
+@pytest.fixture(scope="module")
+def saved_slow(tmp_path_factory):
+    return save_and_load([c for c in ALL_CASES if c not in DEFAULT_CASES],
+                         tmp_path_factory.mktemp("save_load_slow"))
+
+
+@pytest.mark.parametrize("case", [
+    case if case in DEFAULT_CASES else pytest.param(case, marks=pytest.mark.slow)
+    for case in ALL_CASES])
+def test_a_fresh_process_loads_the_same_model_and_trains_on(request, case):
+    models, report = request.getfixturevalue("saved" if case in DEFAULT_CASES else "saved_slow")
     result = report[case]
     assert result["class"] == type(models[case]).__name__
     # Config (every constructor argument), likelihood class, optimizer iterations and slots.
