@@ -50,8 +50,10 @@ def test_vae_step_executes_exactly_the_counted_matrix_work():
     (lambda: tiny_avb(adaptive_contrast=False), 1.0, 1.3),
     (lambda: tiny_avb(adversary_steps=3), 1.0, 1.3),
     (tiny_aae, 1.0, 1.3),
+    # The rate limit's gradient of T's mean logit adds a third overcounted input gradient
+    # of the adversary's first layer, which is most of this tiny adversary (1.33 measured).
     (lambda: tiny_avb(adaptive_contrast=False, adversary=networks.ConcatAdversary((8,))),
-     1.0, 1.3),
+     1.0, 1.4),
     # MNIST-sized: the input-gradient overcount is a few per cent of the work.
     (lambda: VAE.from_preset("mnist_mlp"), 1.0, 1.12),
     (lambda: AVB.from_preset("mnist_mlp"), 1.0, 1.08),
