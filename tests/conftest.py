@@ -276,6 +276,18 @@ def four_frames_decoder_training(adaptive_contrast, epochs, seed=0):
     return before, float(np.mean(quadrature_log_likelihood(model, FOUR_FRAMES)))
 
 
+def check_four_frames_short_training(adaptive_contrast, epochs, min_gain, max_gap):
+    """A short training of a fresh decoder behind the shipped four_frames encoder
+    (`four_frames_decoder_training`) must start well below the best decoder that ignores
+    z, gain more than `min_gain` nats, and end within `max_gap` of the optimum."""
+    before, after = four_frames_decoder_training(adaptive_contrast, epochs=epochs)
+    print(f"four_frames AVB+AC ({adaptive_contrast}), fresh decoder: log p(x) {before:.4f} "
+          f"-> {after:.4f} in {epochs} epochs (optimum {FOUR_FRAMES_OPTIMUM:.4f})")
+    assert before < FOUR_FRAMES_IGNORING_Z - 0.3
+    assert after - before > min_gain
+    assert FOUR_FRAMES_OPTIMUM - max_gap < after <= FOUR_FRAMES_OPTIMUM
+
+
 def load_script(relative_path):
     """A script of the repository (examples/, benchmarks/) imported as a module."""
     import importlib.util
