@@ -140,8 +140,9 @@ class Adam(keras.optimizers.Adam):
 
     the root mean square of the normalized gradient of the variable (Adafactor's update
     clipping, Shazeer and Stern 2018; "StableAdamW", Wortsman et al. 2023). RMS_t is
-    below 1 while the gradients are as large as the second moment v remembers; it rises
-    to at most 1 / sqrt(1 - beta_2) when a gradient many times larger than its recent
+    about 1 while the gradients are as large as the second moment v remembers (at most
+    1.11 over 200 steps of steady noise, tests/test_optimizers.py, so d = 2 leaves them
+    alone and d = 1 trims them a little); it rises to at most 1 / sqrt(1 - beta_2) when a gradient many times larger than its recent
     past meets a v that has not caught up, exactly when Adam's steps become whole-size,
     sign-like steps in one coherent direction. The clipped step keeps Adam's direction
     and bounds its size by what the variable's own recent gradients justify.
@@ -154,6 +155,8 @@ class Adam(keras.optimizers.Adam):
                              f"of the normalized gradient before the rate is scaled "
                              f"down, e.g. 1.0) or None; got {update_clipping!r}.")
         self.update_clipping = None if update_clipping is None else float(update_clipping)
+        #: A `RateFactor` on the rate, set by the model that limits it, or None.
+        self.rate_factor = None
 
     def get_config(self):
         return {**super().get_config(), "update_clipping": self.update_clipping}
@@ -184,7 +187,7 @@ class Adam(keras.optimizers.Adam):
     def update_step(self, gradient, variable, learning_rate):
         if (self.amsgrad or isinstance(gradient, tf.IndexedSlices)
                 or keras.backend.backend() != "tensorflow"):
-            if self.update_clipping is not None or getattr(self, "rate_factor", None):
+            if self.update_clipping is not None or self.rate_factor is not None:
                 raise ValueError("update_clipping and a rate factor need the TensorFlow "
                                  "backend, dense gradients and amsgrad=False.")
             return super().update_step(gradient, variable, learning_rate)
@@ -193,7 +196,7 @@ class Adam(keras.optimizers.Adam):
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
         learning_rate = tf.cast(learning_rate, dtype)
-        if getattr(self, "rate_factor", None) is not None:
+        if self.rate_factor is not None:
             learning_rate *= tf.cast(self.rate_factor.value, dtype)
         if self.update_clipping is not None:
             gradient = tf.cast(gradient, dtype)

@@ -32,8 +32,9 @@ from avb_keras.models.players import PlayerModel, serialize, unscaled_optimizer
 #: The metrics every adversarial model adds to its own.
 ADVERSARY_METRICS = ("adversary_loss", "adversary_accuracy")
 
-#: `compile`'s default `offset_stability`: the adversary's steps along T's offset take at
-#: most half of Adam's stability threshold (`AdversarialGame.limit_adversary_rate`).
+#: `compile`'s `offset_stability` by default ("auto"): the adversary's steps along T's
+#: offset take at most half of Adam's stability threshold
+#: (`AdversarialGame.limit_adversary_rate`).
 OFFSET_STABILITY = 0.5
 
 
@@ -120,7 +121,7 @@ class AdversarialGame(PlayerModel):
             primal_loss = tf.reduce_mean(self.primal_loss(terms))
             t_loss = tf.reduce_mean(adversary_loss(terms["t_q"], terms["t_p"]))
             t_offset = (tf.reduce_mean(terms["t_q"]) + tf.reduce_mean(terms["t_p"])) / 2.0
-        self.record_logit_health(terms["t_q"], terms["t_p"])
+        self.record_logit_health(terms["t_q"], terms["t_p"], t_offset)
         if limited:
             self.limit_adversary_rate(adversary_tape, t_offset)
         self.apply_gradients(self.optimizer, primal_tape, primal_loss, self.primal_variables)
@@ -131,17 +132,20 @@ class AdversarialGame(PlayerModel):
     def metric_values(self, terms):
         return {**super().metric_values(terms), **adversary_metrics(terms)}
 
-    def compile(self, *args, offset_stability=OFFSET_STABILITY, **kwargs):
+    def compile(self, *args, offset_stability="auto", **kwargs):
         """`PlayerModel.compile`, and the limit on the adversary's rate along T's offset.
 
         Args:
           offset_stability: the largest share of its Adam's stability threshold that the
-            adversary's step may take along T's offset (`limit_adversary_rate`; default
-            0.5), or None for no limit. It needs the adversary's optimizer to be
-            `avb_keras.optimizers.Adam` (the default); given another, the default
-            switches the limit off and an explicit value is an error.
+            adversary's step may take along T's offset (`limit_adversary_rate`), or None
+            for no limit. It needs the adversary's optimizer to be
+            `avb_keras.optimizers.Adam` (the default); "auto" (the default) is
+            OFFSET_STABILITY with that optimizer and no limit with another, where an
+            explicit value is an error.
         """
-        explicit = offset_stability is not OFFSET_STABILITY
+        explicit = offset_stability != "auto"
+        if not explicit:
+            offset_stability = OFFSET_STABILITY
         if offset_stability is not None and not 0.0 < float(offset_stability) <= 1.0:
             raise ValueError(f"offset_stability must be in (0, 1] (a share of Adam's "
                              f"stability threshold) or None; got {offset_stability!r}.")
@@ -186,9 +190,10 @@ class AdversarialGame(PlayerModel):
         the offset through every weight at once; the offset swung by up to a nat for a
         thousand steps with K at 1.3 to 1.6 times the threshold, then, as the swinging
         weights made T more sensitive to themselves, K rose to 370 times it in four
-        steps and T jumped to thousands of nats, which wrecked the encoder. Here the adversary's rate is
-        scaled by min(1, offset_stability * threshold / K) before each step, so that its
-        step takes at most that share of the threshold along the offset, wherever T is;
+        steps and T jumped to thousands of nats, which wrecked the encoder. Here the
+        adversary's rate is scaled by min(1, offset_stability * threshold / K) before
+        each step, so that its step takes at most that share of the threshold along the
+        offset, wherever T is;
         at the paper's rates K is far below it and nothing changes. `health()` reports
         K / threshold (before the limit) as adversary/offset_sharpness.
         """
@@ -211,16 +216,16 @@ class AdversarialGame(PlayerModel):
             names += ("adversary/offset_sharpness",)
         return names
 
-    def record_logit_health(self, t_q, t_p):
-        """Peaks of max |T| over both halves and of the offset |mean T_q + mean T_p| / 2.
+    def record_logit_health(self, t_q, t_p, t_offset):
+        """Peaks of max |T| over both halves and of |t_offset|, the offset
+        (mean T_q + mean T_p) / 2.
 
         The offset is what T adds to every input alike; its swings from step to step
         are how the adversary's instability begins (docs/RESULTS.md).
         """
         self.record_peak("adversary/logit_peak",
                          tf.maximum(tf.reduce_max(tf.abs(t_q)), tf.reduce_max(tf.abs(t_p))))
-        self.record_peak("adversary/logit_offset",
-                         tf.abs(tf.reduce_mean(t_q) + tf.reduce_mean(t_p)) / 2.0)
+        self.record_peak("adversary/logit_offset", tf.abs(t_offset))
 
     def get_config(self):
         config = super().get_config()
