@@ -54,11 +54,11 @@ def offsets_after_a_kick(seed):
 
 
 def test_the_limit_stops_the_offset_from_running_away():
-    """Unlimited, Adam's steps overshoot the kicked offset and its swings grow: in 4 of
-    these 6 seeds past 100 nats (122 to 563, measured; with 300 steps of training first,
+    """Unlimited, Adam's steps overshoot the kicked offset and its swings grow: in 3 of
+    these 4 seeds past 100 nats (122 to 563, measured; with 300 steps of training first,
     168 to 16 000). Limited, from the same states, no swing passes 3.6 nats and the last
     four steps stay under 1.8 (measured)."""
-    runs = [offsets_after_a_kick(seed) for seed in range(6)]
+    runs = [offsets_after_a_kick(seed) for seed in range(4)]
     assert sum(run[None].max() > 100.0 for run in runs) >= 2, [r[None].max() for r in runs]
     for seed, run in enumerate(runs):
         limited = run[0.5]
