@@ -7,8 +7,10 @@ library's defaults (so with its stabilization). The rule, the same for every run
 
     stable  <=>  for every epoch e > 5:  val_elbo[e] >= max(val_elbo[1..e]) - 5 nats
 
-(non-finite values fail). The report lists each run's largest drop below its best so
-far, and per model the highest rate at which every seed passed.
+(non-finite values fail). A run that fails is stopped there (its run directory gets
+unstable.json), since the rest of its epochs cannot pass. The report lists each run's
+largest drop below its best so far, and per model the highest rate at which every seed
+passed.
 
     python benchmarks/stability.py train --runs /work/runs/stability [--only NAME@RATE/sSEED]
     python benchmarks/stability.py report --runs /work/runs/stability \
@@ -18,7 +20,9 @@ Run directories live outside the repository (--runs); rerun `train` to resume.
 """
 
 import argparse
+import json
 import math
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -59,12 +63,34 @@ def train(args):
         if args.only and run_key not in args.only:
             continue
         run_dir = args.runs / run_key
-        if (run_dir / "metrics.json").exists():
+        if (run_dir / "metrics.json").exists() or (run_dir / "unstable.json").exists():
             continue
         start = time.time()
-        mnist_converged.run(mnist_converged.train_command(name, rate, args.epochs, run_dir, args,
-                                                          seed=seed))
+        run_until_unstable(mnist_converged.train_command(name, rate, args.epochs, run_dir, args,
+                                                         seed=seed), run_dir)
         print(f"{run_key}: {time.time() - start:.0f} s", flush=True)
+
+
+def run_until_unstable(command, run_dir, poll_seconds=10):
+    """Runs `command`; stops it at the first epoch that fails the rule (unstable.json),
+    which also marks a run that training itself stopped (a NaN) as done."""
+    print("$", " ".join(command), flush=True)
+    process = subprocess.Popen(command, cwd=mnist_converged.REPO)
+    while True:
+        ended = process.poll() is not None
+        elbo = [e["val_elbo"] for e in mnist_converged.journal(run_dir)]
+        drop = largest_drop(elbo)
+        if drop > DROP_NATS:
+            process.terminate()
+            process.wait()
+            (run_dir / "unstable.json").write_text(json.dumps(
+                {"epochs": len(elbo), "largest_drop": drop if math.isfinite(drop) else None}))
+            return
+        if ended:
+            break
+        time.sleep(poll_seconds)
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, command)
 
 
 def rows(args):
@@ -77,7 +103,7 @@ def rows(args):
             continue
         elbo = [e["val_elbo"] for e in epochs]
         drop = largest_drop(elbo)
-        finished = (run_dir / "metrics.json").exists()
+        finished = (run_dir / "metrics.json").exists() or (run_dir / "unstable.json").exists()
         table[key(name, rate, seed)] = dict(
             model=name, rate=rate, seed=seed, epochs=len(elbo), finished=finished,
             largest_drop=drop, stable=drop <= DROP_NATS,
@@ -101,6 +127,7 @@ def markdown(table, best):
              "|---|---|---|---|---|---|"]
     for run_key, r in table.items():
         done = "" if r["finished"] else " (running)"
+        done += " (stopped)" if r["finished"] and not r["stable"] else ""
         best_elbo = "-" if r["best_val_elbo"] is None else f"{r['best_val_elbo']:.2f}"
         lines.append(f"| {run_key} | {r['epochs']}{done} | {r['largest_drop']:.2f} | "
                      f"{'yes' if r['stable'] else 'no'} | {best_elbo} | {r['last_val_elbo']:.2f} |")

@@ -23,7 +23,7 @@ import pytest
 import tensorflow as tf
 from conftest import binary_images, tiny_aae, tiny_avb, tiny_vae
 
-from avb_keras import AdversarialVI, cli, contrast, distribute
+from avb_keras import AdversarialVI, cli, contrast, distribute, optimizers
 from avb_keras.networks.layers import MomentSampler
 
 
@@ -245,3 +245,26 @@ def test_multi_worker_without_a_valid_tf_config_is_one_line_and_exit_2(
 
 def test_is_chief():
     assert distribute.is_chief(tf.distribute.get_strategy())
+
+
+def test_the_offset_brake_steps_two_replicas_as_one_device(mirrored):
+    """The brake's direction is all-reduced like a gradient, and its correction applied
+    to every replica's copy: with a fast adversary (factor far below 1 from the second
+    step), two replicas end where one device does."""
+    x = binary_images(16)
+
+    def train(strategy, data):
+        keras.utils.set_random_seed(7)
+        with strategy.scope():
+            model = tiny_avb(encoder_type="moment", adaptive_contrast="full")
+            model.compile(adversary_optimizer=optimizers.Adam(1.0, beta_1=0.5),
+                          offset_stability=0.25, jit_compile=False)
+            model.fit(data, batch_size=len(data), epochs=3, verbose=0, shuffle=False)
+        return ([v.numpy() for v in model.trainable_variables],
+                float(model._health.brake_factor.numpy()))
+
+    one, factor_1 = train(tf.distribute.OneDeviceStrategy("/cpu:0"), x)
+    two, factor_2 = train(mirrored, np.concatenate([x, x]))
+    assert factor_1 < 0.5 and factor_2 == pytest.approx(factor_1, rel=1e-4)
+    for a, b in zip(one, two):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -157,3 +157,48 @@ def test_update_clipping_is_checked_and_saved():
         optimizers.Adam(update_clipping=0.0)
     optimizer = optimizers.Adam(update_clipping=2.0)
     assert optimizers.Adam.from_config(optimizer.get_config()).update_clipping == 2.0
+
+
+def braked_reference(gradients, direction, factor, learning_rate, beta_1, beta_2, epsilon):
+    """Adam in float64 numpy, each step's preconditioner P = lr_t / (sqrt(v) + eps)
+    replaced by P - (1 - f) P d d^T P / (d^T P d): the step u = -P m becomes
+    u + (1 - f) (d.P m / d.P d) P d."""
+    w = np.zeros_like(gradients[0], dtype=np.float64)
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(gradients, start=1):
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g ** 2
+        p = learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t) / (np.sqrt(v) + epsilon)
+        u = -p * m
+        w = w + u + (1 - factor) * (direction @ (p * m)) / (direction @ (p * direction)) * p * direction
+    return w
+
+
+@pytest.mark.parametrize("factor", [1.0, 0.25, 0.0])
+def test_the_brake_shrinks_the_step_along_its_direction_and_nowhere_else(factor):
+    rng = np.random.default_rng(3)
+    gradients = [rng.normal(0.0, 1.0, 8).astype("float32") for _ in range(5)]
+    direction = rng.normal(0.0, 1.0, 8).astype("float32")
+    settings = dict(learning_rate=1e-2, beta_1=0.5, beta_2=0.999, epsilon=1e-7)
+    # Two variables: the brake's sums run over every variable it steps.
+    variables = [keras.Variable(np.zeros(5, "float32")), keras.Variable(np.zeros(3, "float32"))]
+    optimizer = optimizers.Adam(**settings)
+    optimizer.brake = optimizers.Brake(keras.Variable(factor))
+    steps = []
+    for g in gradients:
+        before = np.concatenate([v.numpy() for v in variables])
+        with optimizer.brake.along([direction[:5], direction[5:]], variables):
+            optimizer.apply([g[:5], g[5:]], variables)
+        steps.append(np.concatenate([v.numpy() for v in variables]) - before)
+    braked = np.concatenate([v.numpy() for v in variables])
+    np.testing.assert_allclose(braked, braked_reference(gradients, direction, factor,
+                                                        **settings), rtol=1e-4, atol=1e-7)
+    # Along the direction, each step moves f times Adam's own step from the same state.
+    w, m, v = np.zeros(8), np.zeros(8), np.zeros(8)
+    for t, (g, step) in enumerate(zip(gradients, steps), start=1):
+        m = 0.5 * m + 0.5 * g
+        v = 0.999 * v + 0.001 * g ** 2
+        adam = -1e-2 * np.sqrt(1 - 0.999 ** t) / (1 - 0.5 ** t) * m / (np.sqrt(v) + 1e-7)
+        assert direction @ step == pytest.approx(factor * (direction @ adam), abs=1e-6)
+    if factor == 1.0:  # exactly Adam's steps
+        np.testing.assert_array_equal(braked, run_adam(gradients, **settings))

@@ -19,7 +19,7 @@ from avb_keras.export import savedmodel
 
 TESTS = Path(__file__).resolve().parent
 #: Short runs on the toy data: (epochs, steps per epoch).
-SHORT, LONG = (3, 30), (8, 200)
+SHORT, LONG = (2, 10), (8, 200)
 
 
 def run_args(epochs, steps):
