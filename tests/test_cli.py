@@ -74,10 +74,11 @@ def test_train_with_rates_a_cosine_schedule_and_weight_averaging(tmp_path, capsy
               "--batch-size", "32", "--log-every", "1000", "--run-dir", str(run_dir),
               "--adaptive-contrast", "full",
               "--learning-rate", "2e-3", "--adversary-learning-rate", "4e-3",
+              "--offset-stability", "0.25",
               "--lr-schedule", "cosine", "--warmup-steps", "2", "--ema", "0.9"]
     assert cli.main(common) == 0
     model = saving.load_model(run_dir / "model.keras")
-    assert model.adaptive_contrast == "full"
+    assert model.adaptive_contrast == "full" and model.offset_stability == 0.25
     primal, adversary = model.optimizer.get_config(), model.adversary_optimizer.get_config()
     assert primal["use_ema"] and primal["ema_momentum"] == pytest.approx(0.9)
     assert not adversary["use_ema"]
@@ -89,6 +90,8 @@ def test_train_with_rates_a_cosine_schedule_and_weight_averaging(tmp_path, capsy
     # A resumed run must keep them.
     assert cli.main([*common[:-1], "0.5", "--epochs", "3"]) == 2
     assert "--ema 0.9 -> 0.5" in capsys.readouterr().err
+    assert cli.main([*common, "--epochs", "3", "--offset-stability", "none"]) == 2
+    assert "--offset-stability 0.25 -> none" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [
@@ -104,6 +107,8 @@ def test_train_with_rates_a_cosine_schedule_and_weight_averaging(tmp_path, capsy
     (["--no-adaptive-contrast"], "--no-adaptive-contrast was replaced by --adaptive-contrast none"),
     (["--adaptive-contrast", "off"], "invalid choice: 'off'"),
     (["--lr-schedule", "linear"], "invalid choice"),
+    (["--offset-stability", "2"], "expected auto, none or a share in (0, 1], got 2.0"),
+    (["--model", "vae", "--offset-stability", "none"], "applies to --model avb and aae only"),
     (["--lr", "1e-4"], "did you mean --learning-rate or --lr-schedule for --lr?"),
     (["--epoch", "3"], "did you mean --epochs for --epoch?"),
     (["--dataset", "mnist", "--data-path", "/nonexistent/mnist.npz"], "MNIST file not found"),

@@ -125,11 +125,22 @@ def add_optimizer_options(train):
     train.add_argument("--warmup-steps", type=non_negative_int, default=None,
                        help="linear warm-up steps of the cosine schedule (default: the "
                             "preset's, 0)")
+    train.add_argument("--offset-stability", type=offset_stability, default="auto",
+                       help="the brake on the adversary's steps along T's offset (AVB, AAE): "
+                            "the largest share of Adam's stability threshold they may take, "
+                            "in (0, 1]; none turns it off (default auto: 0.5)")
     train.add_argument("--ema", type=number(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
                        default=None,
                        help="keep a moving average of the primal weights with this momentum "
                             "(e.g. 0.999); the averaged weights are validated, saved and "
                             "exported (default: the preset's, none)")
+
+
+def offset_stability(text):
+    """An argparse type: auto, none, or a share in (0, 1]."""
+    if text in ("auto", "none"):
+        return text
+    return number(float, lambda v: 0 < v <= 1, "auto, none or a share in (0, 1]")(text)
 
 
 def add_speed_options(train):

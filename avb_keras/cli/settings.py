@@ -28,7 +28,8 @@ LOG_EVERY = 50
 #: Settings a resumed run must share with the run it resumes.
 RESUME_SETTINGS = ("model", "preset", "dataset", "image_size", "batch_size", "latent_dim",
                    "adaptive_contrast", "seed", "steps_per_epoch", "learning_rate",
-                   "adversary_learning_rate", "lr_schedule", "warmup_steps", "ema")
+                   "adversary_learning_rate", "lr_schedule", "warmup_steps", "ema",
+                   "offset_stability")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +65,9 @@ def resolve(args, strategy):
     if args.adaptive_contrast != "diagonal" and args.model != "avb":
         raise ValueError(f"--adaptive-contrast {args.adaptive_contrast} applies to --model avb "
                          f"only (--model {args.model} has no contrast).")
+    if args.offset_stability != "auto" and args.model == "vae":
+        raise ValueError("--offset-stability applies to --model avb and aae only (the VAE "
+                         "has no adversary).")
     batch_size = args.batch_size or preset.batch_size
     num_train = datasets.size(args.dataset, "train", path=args.data_path, seed=args.seed)
     replicas = strategy.num_replicas_in_sync
@@ -112,14 +116,14 @@ def calls_and_log_period(args, preset, steps_per_epoch, replicas=1):
 
 def _optimization(args, preset):
     """--learning-rate, --adversary-learning-rate, --lr-schedule, --warmup-steps and --ema,
-    each the preset's where not given."""
+    each the preset's where not given, and --offset-stability."""
     return {"learning_rate": args.learning_rate or preset.learning_rate,
             "adversary_learning_rate": (args.adversary_learning_rate
                                         or preset.adversary_learning_rate),
             "lr_schedule": args.lr_schedule or preset.lr_schedule,
             "warmup_steps": (preset.warmup_steps if args.warmup_steps is None
                              else args.warmup_steps),
-            "ema": args.ema or preset.ema}
+            "ema": args.ema or preset.ema, "offset_stability": args.offset_stability}
 
 
 def apply_speed_options(args):
@@ -154,8 +158,10 @@ def check_resumable(model, state, settings, args):
 
 
 def upgraded(saved):
-    """Settings recorded before --adaptive-contrast took "none", in today's form."""
+    """Settings recorded before --adaptive-contrast took "none" or before
+    --offset-stability, in today's form."""
     saved = dict(saved)
+    saved.setdefault("offset_stability", "auto")
     if saved.pop("no_adaptive_contrast", False):
         saved["adaptive_contrast"] = "none"
     return saved
