@@ -83,8 +83,8 @@ def train_step_flops(model):
                                                        on the q-sample: input gradient only)
                   + 2 (A_x + 2 A_z)                    adversary backward
                   + 2 (A_x + 2 A_z)                    the gradient of T's mean logit, with
-                                                       `offset_stability` (the brake: b = 1)
-                  + (s - 1) (K E + (3 + 2 b) (A_x + 2 A_z))   extra adversary steps
+                                                       `offset_stability` (the rate limit)
+                  + (s - 1) (K E + 3 (A_x + 2 A_z))    extra adversary steps
     """
     from avb_keras.models.base import LatentVariableModel
 
@@ -97,9 +97,9 @@ def train_step_flops(model):
     k = model.encoder_passes
     adversary_pass = 3 * (a_x + 2 * a_z)
     primal = k * e + d + 2 * (e + d) + a_z
-    if getattr(model, "offset_stability", None):  # the brake: the gradient of T's offset
-        adversary_pass += 2 * (a_x + 2 * a_z)
-    return primal + adversary_pass + (model.adversary_steps - 1) * (k * e + adversary_pass)
+    rate_limit = 2 * (a_x + 2 * a_z) if getattr(model, "offset_stability", None) else 0
+    return (primal + adversary_pass + rate_limit
+            + (model.adversary_steps - 1) * (k * e + adversary_pass))
 
 
 def graph_flops(model, batch_size):

@@ -39,7 +39,6 @@ Keras's update. The results agree with Keras's Adam to float32 rounding
 """
 
 import contextlib
-import threading
 
 import keras
 import tensorflow as tf
@@ -156,8 +155,8 @@ class Adam(keras.optimizers.Adam):
                              f"of the normalized gradient before the rate is scaled "
                              f"down, e.g. 1.0) or None; got {update_clipping!r}.")
         self.update_clipping = None if update_clipping is None else float(update_clipping)
-        #: A `Brake` on the step along one direction, set by the model that uses it, or None.
-        self.brake = None
+        #: A `RateFactor` on the rate, set by the model that limits it, or None.
+        self.rate_factor = None
 
     def get_config(self):
         return {**super().get_config(), "update_clipping": self.update_clipping}
@@ -185,54 +184,11 @@ class Adam(keras.optimizers.Adam):
         rate = tf.cast(self.learning_rate, tf.float32)
         return tf.where(step > 0, rate * tf.cast(curvature, tf.float32) * total, 0.0)
 
-    def _backend_update_step(self, gradients, variables, learning_rate):
-        """Adam's step; then, inside `brake.along(direction)`, the brake's correction."""
-        super()._backend_update_step(gradients, variables, learning_rate)
-        direction = None if self.brake is None else self.brake.direction(variables)
-        if direction is None:
-            return
-        if self.update_clipping is not None:
-            raise ValueError("A brake and update_clipping do not combine: the brake "
-                             "assumes Adam's own preconditioner.")
-        variables = [v.value if isinstance(v, keras.Variable) else v for v in variables]
-        pairs = self._all_reduce_sum_gradients(list(zip(direction, variables)))
-        tf.__internal__.distribute.interim.maybe_merge_call(
-            self._brake_step, self._distribution_strategy, pairs, learning_rate)
-
-    def _brake_step(self, distribution, pairs, learning_rate):
-        """w += (1 - f) (g.P m / g.P g) P g after Adam's step (see `Brake`)."""
-        first = lambda value: distribution.experimental_local_results(value)[0]  # noqa: E731
-        step = tf.cast(self.iterations + 1, tf.float32)
-        rate = (tf.cast(learning_rate, tf.float32) * tf.sqrt(1.0 - tf.pow(self.beta_2, step))
-                / (1.0 - tf.pow(self.beta_1, step)))
-
-        def preconditioned(variable, values):  # P d, with this step's second moments
-            velocity = self._velocities[self._get_variable_index(variable)].value
-            return rate * values / (tf.sqrt(first(velocity)) + self.epsilon)
-
-        g_p_m = g_p_g = 0.0
-        for d, variable in pairs:
-            p_d = preconditioned(variable, tf.cast(first(d), tf.float32))
-            momentum = first(self._momentums[self._get_variable_index(variable)].value)
-            g_p_m += tf.reduce_sum(p_d * momentum)
-            g_p_g += tf.reduce_sum(p_d * tf.cast(first(d), tf.float32))
-        shift = (1.0 - tf.cast(self.brake.factor, tf.float32)) * tf.math.divide_no_nan(g_p_m,
-                                                                                      g_p_g)
-
-        def correct(variable, d):
-            velocity = self._velocities[self._get_variable_index(variable)]
-            p_d = rate * tf.cast(d, tf.float32) / (tf.sqrt(tf.convert_to_tensor(velocity))
-                                                   + self.epsilon)
-            variable.assign_add(tf.cast(shift * p_d, variable.dtype))
-
-        for d, variable in pairs:
-            distribution.extended.update(variable, correct, args=(d,), group=False)
-
     def update_step(self, gradient, variable, learning_rate):
         if (self.amsgrad or isinstance(gradient, tf.IndexedSlices)
                 or keras.backend.backend() != "tensorflow"):
-            if self.update_clipping is not None or self.brake is not None:
-                raise ValueError("update_clipping and a brake need the TensorFlow "
+            if self.update_clipping is not None or self.rate_factor is not None:
+                raise ValueError("update_clipping and a rate factor need the TensorFlow "
                                  "backend, dense gradients and amsgrad=False.")
             return super().update_step(gradient, variable, learning_rate)
         index = self._get_variable_index(variable)
@@ -240,6 +196,8 @@ class Adam(keras.optimizers.Adam):
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
         learning_rate = tf.cast(learning_rate, dtype)
+        if self.rate_factor is not None:
+            learning_rate *= tf.cast(self.rate_factor.value, dtype)
         if self.update_clipping is not None:
             gradient = tf.cast(gradient, dtype)
             v_hat = ((beta_2 * self._velocities[index] + (1.0 - beta_2) * tf.square(gradient))
@@ -264,47 +222,12 @@ def player_adam(learning_rate):
     return Adam(learning_rate=learning_rate, beta_1=PLAYER_BETA_1)
 
 
-class Brake:
-    """Shrinks an `Adam`'s step along one direction of parameter space, and only there.
+class RateFactor:
+    """A factor on an `Adam`'s rate (`adam.rate_factor = RateFactor(variable)`): a plain
+    holder, so that the variable is neither saved with the optimizer nor tracked by it."""
 
-    Adam's step is u = -P m, with P = diag(lr_t / (sqrt(v) + eps)) its preconditioner
-    (lr_t the bias-corrected rate, m and v its moments after this step's gradient).
-    For a direction g, the gradient of a scalar s(w), the brake uses instead
-
-        P' = P - (1 - f) P g g^T P / (g^T P g),   i.e.   u' = u + (1 - f) (g.P m / g.P g) P g,
-
-    so that the step changes s by f times what Adam's would (g.u' = f g.u) and is
-    unchanged in every direction P-orthogonal to g: the curvature along g that Adam
-    sees, g^T P g times the loss's, is multiplied by f and nothing else is. The factor
-    f is a variable the model sets before each braked step; the direction is given for
-    the step, inside `with brake.along(direction, variables):`. The brake is a plain
-    holder (`adam.brake = Brake(factor)`), neither saved with the optimizer nor tracked
-    by it; f = 1 leaves Adam's step exactly as it is.
-    """
-
-    def __init__(self, factor):
-        self.factor = factor
-        self._local = threading.local()  # one direction per replica's thread
-
-    @contextlib.contextmanager
-    def along(self, direction, variables):
-        """Brake the steps inside the block along `direction` (one tensor per variable)."""
-        self._local.direction = {id(_unwrapped(v)): d for d, v in zip(direction, variables)}
-        try:
-            yield
-        finally:
-            self._local.direction = None
-
-    def direction(self, variables):
-        """The block's direction for `variables` (zeros where it has none), or None."""
-        given = getattr(self._local, "direction", None)
-        if not given:
-            return None
-        return [given.get(id(_unwrapped(v)), tf.zeros(v.shape, v.dtype)) for v in variables]
-
-
-def _unwrapped(variable):
-    return variable.value if isinstance(variable, keras.Variable) else variable
+    def __init__(self, value):
+        self.value = value
 
 
 def _handle(variable):

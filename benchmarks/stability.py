@@ -7,8 +7,11 @@ library's defaults (so with its stabilization). The rule, the same for every run
 
     stable  <=>  for every epoch e > 5:  val_elbo[e] >= max(val_elbo[1..e]) - 5 nats
 
-(non-finite values fail). A run that fails is stopped there (its run directory gets
-unstable.json), since the rest of its epochs cannot pass. The report lists each run's
+(non-finite values fail). An adversarial run must also keep its adversary's KL
+estimate on the monitoring batch (kl/estimate) no more than KL_MARGIN nats below the
+adversary-free lower bound (kl/lower_bound) at the last write: a slower T's ELBO is not
+one. A run that fails either is stopped there (its run directory gets unstable.json,
+with the reason), since the rest of its epochs cannot pass. The report lists each run's
 largest drop below its best so far, and per model the highest rate at which every seed
 passed.
 
@@ -43,6 +46,10 @@ GRID = [
 #: After this many epochs, no epoch may fall more than DROP_NATS below the best so far.
 GRACE_EPOCHS = 5
 DROP_NATS = 5.0
+#: The largest shortfall of the KL estimate below its bound (KLBoundCheck's margin)...
+KL_MARGIN = 1.0
+#: ...and, after GRACE_EPOCHS, the shortfall at two writes in a row that stops a run.
+KL_STOP_NATS = 5.0
 
 
 def key(name, rate, seed):
@@ -67,24 +74,48 @@ def train(args):
             continue
         start = time.time()
         run_until_unstable(mnist_converged.train_command(name, rate, args.epochs, run_dir, args,
-                                                         seed=seed), run_dir)
+                                                         seed=seed), run_dir,
+                           adversarial=not name.startswith("vae"))
         print(f"{run_key}: {time.time() - start:.0f} s", flush=True)
 
 
-def run_until_unstable(command, run_dir, poll_seconds=10):
-    """Runs `command`; stops it at the first epoch that fails the rule (unstable.json),
-    which also marks a run that training itself stopped (a NaN) as done."""
+def kl_shortfalls(run_dir):
+    """bound - estimate at each of the monitor's writes (kl/lower_bound, kl/estimate)."""
+    curves = mnist_converged.kl_curves(run_dir)
+    if "kl/estimate" not in curves or "kl/lower_bound" not in curves:
+        return []
+    return [b - e for e, b in zip(curves["kl/estimate"][1], curves["kl/lower_bound"][1])]
+
+
+def failure(run_dir, adversarial):
+    """Why the run so far fails (a sentence), or None."""
+    elbo = [e["val_elbo"] for e in mnist_converged.journal(run_dir)]
+    drop = largest_drop(elbo)
+    if drop > DROP_NATS:
+        return f"validation ELBO {drop:.4g} nats below its best by epoch {len(elbo)}"
+    shortfalls = kl_shortfalls(run_dir) if adversarial and len(elbo) > GRACE_EPOCHS else []
+    if len(shortfalls) >= 2 and min(shortfalls[-2:]) > KL_STOP_NATS:
+        return (f"KL estimate {shortfalls[-1]:.3g} nats below its adversary-free bound "
+                f"by epoch {len(elbo)}")
+    return None
+
+
+def run_until_unstable(command, run_dir, adversarial, poll_seconds=10):
+    """Runs `command`; stops it at the first epoch that fails (unstable.json), which
+    also marks a run that training itself stopped (a NaN) as done."""
     print("$", " ".join(command), flush=True)
     process = subprocess.Popen(command, cwd=mnist_converged.REPO)
+    epochs = 0
     while True:
         ended = process.poll() is not None
-        elbo = [e["val_elbo"] for e in mnist_converged.journal(run_dir)]
-        drop = largest_drop(elbo)
-        if drop > DROP_NATS:
+        now = len(mnist_converged.journal(run_dir))
+        reason = failure(run_dir, adversarial) if now != epochs or ended else None
+        epochs = now
+        if reason:
             process.terminate()
             process.wait()
-            (run_dir / "unstable.json").write_text(json.dumps(
-                {"epochs": len(elbo), "largest_drop": drop if math.isfinite(drop) else None}))
+            (run_dir / "unstable.json").write_text(json.dumps({"epochs": now, "reason": reason}))
+            print(f"stopped: {reason}", flush=True)
             return
         if ended:
             break
@@ -104,9 +135,12 @@ def rows(args):
         elbo = [e["val_elbo"] for e in epochs]
         drop = largest_drop(elbo)
         finished = (run_dir / "metrics.json").exists() or (run_dir / "unstable.json").exists()
+        shortfall = (kl_shortfalls(run_dir) or [None])[-1] if not name.startswith("vae") else None
+        keeps_up = shortfall is None or shortfall <= KL_MARGIN
         table[key(name, rate, seed)] = dict(
             model=name, rate=rate, seed=seed, epochs=len(elbo), finished=finished,
-            largest_drop=drop, stable=drop <= DROP_NATS,
+            largest_drop=drop, kl_shortfall=shortfall, adversary_keeps_up=keeps_up,
+            stable=drop <= DROP_NATS and keeps_up,
             best_val_elbo=max(elbo) if math.isfinite(drop) else None, last_val_elbo=elbo[-1])
     return table
 
@@ -123,13 +157,14 @@ def highest_stable_rates(table):
 
 
 def markdown(table, best):
-    lines = ["| run | epochs | largest drop below best (nats) | stable | best val ELBO | last |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| run | epochs | largest drop below best (nats) | KL bound - estimate, last write "
+             "| stable | best val ELBO | last |", "|---|---|---|---|---|---|---|"]
     for run_key, r in table.items():
         done = "" if r["finished"] else " (running)"
         done += " (stopped)" if r["finished"] and not r["stable"] else ""
         best_elbo = "-" if r["best_val_elbo"] is None else f"{r['best_val_elbo']:.2f}"
-        lines.append(f"| {run_key} | {r['epochs']}{done} | {r['largest_drop']:.2f} | "
+        shortfall = "-" if r["kl_shortfall"] is None else f"{r['kl_shortfall']:.2f}"
+        lines.append(f"| {run_key} | {r['epochs']}{done} | {r['largest_drop']:.2f} | {shortfall} | "
                      f"{'yes' if r['stable'] else 'no'} | {best_elbo} | {r['last_val_elbo']:.2f} |")
     lines += ["", "| model | highest stable rate (all seeds, finished runs) |", "|---|---|"]
     lines += [f"| {m} | {'none' if rate is None else f'{rate:g}'} |" for m, rate in best.items()]
@@ -143,7 +178,9 @@ def report(args):
     command = " ".join(["benchmarks/stability.py", *sys.argv[1:]])
     mnist_converged.write_json(args.out / "table.json", dict(
         command=command, rule=f"after epoch {GRACE_EPOCHS}, no epoch more than {DROP_NATS} "
-                             "nats below the best so far", runs=table, highest_stable_rate=best))
+                             f"nats below the best so far; the KL estimate at most {KL_MARGIN} "
+                             "nats below its adversary-free bound at the last write",
+        runs=table, highest_stable_rate=best))
     (args.out / "table.md").write_text(markdown(table, best))
     print(markdown(table, best))
 

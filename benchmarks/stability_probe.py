@@ -82,7 +82,7 @@ def main(argv=None):
         health["t_fixed_mean"] = tf.reduce_mean(model.adversary((fixed, fixed_z)))
         health["offset_sharpness"] = offset_sharpness(model, fixed, fixed_z)
         if model.offset_stability is not None:  # the factor on the adversary's rate
-            health["brake_factor"] = tf.convert_to_tensor(model._health.brake_factor)
+            health["rate_factor"] = tf.convert_to_tensor(model._health.rate_factor)
         return {**health, **{k: tf.convert_to_tensor(v) for k, v in logs.items()}}
 
     records, start = [], time.time()

@@ -247,9 +247,9 @@ def test_is_chief():
     assert distribute.is_chief(tf.distribute.get_strategy())
 
 
-def test_the_offset_brake_steps_two_replicas_as_one_device(mirrored):
-    """The brake's direction is all-reduced like a gradient, and its correction applied
-    to every replica's copy: with a fast adversary (factor far below 1 from the second
+def test_the_offset_limit_steps_two_replicas_as_one_device(mirrored):
+    """The limit's sharpness is averaged over the replicas and its factor applied to
+    every replica's copy: with a fast adversary (factor far below 1 from the second
     step), two replicas end where one device does."""
     x = binary_images(16)
 
@@ -261,7 +261,7 @@ def test_the_offset_brake_steps_two_replicas_as_one_device(mirrored):
                           offset_stability=0.25, jit_compile=False)
             model.fit(data, batch_size=len(data), epochs=3, verbose=0, shuffle=False)
         return ([v.numpy() for v in model.trainable_variables],
-                float(model._health.brake_factor.numpy()))
+                float(model._health.rate_factor.numpy()))
 
     one, factor_1 = train(tf.distribute.OneDeviceStrategy("/cpu:0"), x)
     two, factor_2 = train(mirrored, np.concatenate([x, x]))

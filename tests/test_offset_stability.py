@@ -1,4 +1,4 @@
-"""The brake on the adversary's steps along T's offset (`AdversarialGame.offset_brake`):
+"""The limit on the adversary's rate along T's offset (`AdversarialGame.limit_adversary_rate`):
 the remedy for the blow-ups of AVB with Adaptive Contrast at rate 1e-3 (docs/RESULTS.md,
 "Why Adaptive Contrast blew up")."""
 
@@ -10,21 +10,21 @@ from conftest import binary_images, tiny_avb
 
 from avb_keras import networks, optimizers
 
-KICK = 20.0      # nats added to every logit of a trained adversary
+KICK = 6.0       # nats added to every logit of a trained adversary
 WARM_STEPS = 120
 
 
 def offsets_after_a_kick(seed):
     """{offset_stability: |T's mean logit| on a fixed batch after each of 12 steps that
-    follow a kick of KICK nats to T's offset}, for None (no brake) and 0.5, from the same
+    follow a kick of KICK nats to T's offset}, for None (no limit) and 0.5, from the same
     trained state: a tiny full-covariance AVB+AC whose adversary (2x32 units) trains at
-    rate 0.01 with beta_1 = 0.5 for WARM_STEPS steps, without the brake, first."""
+    rate 0.03 with beta_1 = 0.5 for WARM_STEPS steps, without the limit, first."""
     keras.utils.set_random_seed(seed)
     adversary = networks.InnerProductAdversary(hidden_units=(32, 32), inner_dim=32)
     model = tiny_avb(latent_dim=2, encoder_type="moment", adaptive_contrast="full", seed=seed,
                      adversary=adversary)
     model.compile(optimizer=optimizers.Adam(1e-3, beta_1=0.5),
-                  adversary_optimizer=optimizers.Adam(0.01, beta_1=0.5),
+                  adversary_optimizer=optimizers.Adam(0.03, beta_1=0.5),
                   offset_stability=0.5, jit_compile=False)
     x = binary_images(1024, seed=seed)
     x_fixed = tf.constant(x[:256])
@@ -53,19 +53,19 @@ def offsets_after_a_kick(seed):
     return {k: np.abs(v) for k, v in offsets.items()}
 
 
-def test_the_brake_stops_the_offset_from_running_away():
-    """Unbraked, Adam's steps overshoot the kicked offset and its swings grow past the kick:
-    63 to 255 nats in these 4 seeds (measured). Braked, from the same states, the offset
-    only falls from the kick (at most 15.5 nats) and the last four steps stay under 3.6
-    (measured)."""
+def test_the_limit_stops_the_offset_from_running_away():
+    """Unlimited, Adam's steps overshoot the kicked offset and its swings grow: in 3 of
+    these 4 seeds past 100 nats (122 to 563, measured; with 300 steps of training first,
+    168 to 16 000). Limited, from the same states, no swing passes 3.6 nats and the last
+    four steps stay under 1.8 (measured)."""
     runs = [offsets_after_a_kick(seed) for seed in range(4)]
-    assert sum(run[None].max() > 2.5 * KICK for run in runs) >= 3, [r[None].max() for r in runs]
+    assert sum(run[None].max() > 100.0 for run in runs) >= 2, [r[None].max() for r in runs]
     for seed, run in enumerate(runs):
-        braked = run[0.5]
-        assert braked.max() < KICK and braked[-4:].max() < 5.0, (seed, braked)
+        limited = run[0.5]
+        assert limited.max() < 8.0 and limited[-4:].max() < 2.5, (seed, limited)
 
 
-def test_at_the_papers_rates_the_brake_changes_nothing():
+def test_at_the_papers_rates_the_limit_changes_nothing():
     x = binary_images(64)
     weights = {}
     for stability in (None, 0.5):
@@ -78,9 +78,9 @@ def test_at_the_papers_rates_the_brake_changes_nothing():
         weights[stability] = [v.numpy() for v in model.weights]
         if stability is not None:
             assert 0.0 < model.health()["adversary/offset_sharpness"] < 0.5
-            assert float(model._health.brake_factor.numpy()) == 1.0
-    for braked, unbraked in zip(weights[0.5], weights[None]):
-        np.testing.assert_array_equal(braked, unbraked)
+            assert float(model._health.rate_factor.numpy()) == 1.0
+    for limited, unlimited in zip(weights[0.5], weights[None]):
+        np.testing.assert_array_equal(limited, unlimited)
 
 
 def test_the_factor_is_the_share_of_the_threshold_over_the_sharpness():
@@ -95,7 +95,7 @@ def test_the_factor_is_the_share_of_the_threshold_over_the_sharpness():
     model.train_step(x)
     sharpness = model.health()["adversary/offset_sharpness"]
     assert sharpness > 1.0
-    assert float(model._health.brake_factor.numpy()) == pytest.approx(0.25 / sharpness, rel=1e-5)
+    assert float(model._health.rate_factor.numpy()) == pytest.approx(0.25 / sharpness, rel=1e-5)
 
 
 def test_settings_are_checked_and_kept():

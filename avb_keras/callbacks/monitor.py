@@ -29,8 +29,8 @@ write (`model.health()`; a spike between two writes is not missed):
     health/adversary/logit_peak     max |T| over the step's q- and N(0, I)-halves
     health/adversary/logit_offset   |mean T_q + mean T_p| / 2, what T adds to every input
     health/adversary/offset_sharpness   the adversary Adam's curvature along that offset
-                                    over its stability threshold, before the brake
-                                    (`AdversarialGame.offset_brake`)
+                                    over its stability threshold, before the rate limit
+                                    (`AdversarialGame.limit_adversary_rate`)
 
 A run going bad shows here first: the adversary's offset swinging by more than a nat
 between writes, then both gradient norms jumping by orders of magnitude (docs/RESULTS.md, "Why

@@ -126,9 +126,9 @@ def add_optimizer_options(train):
                        help="linear warm-up steps of the cosine schedule (default: the "
                             "preset's, 0)")
     train.add_argument("--offset-stability", type=offset_stability, default="auto",
-                       help="the brake on the adversary's steps along T's offset (AVB, AAE): "
-                            "the largest share of Adam's stability threshold they may take, "
-                            "in (0, 1]; none turns it off (default auto: 0.5)")
+                       help="the limit on the adversary's rate along T's offset (AVB, AAE): "
+                            "the largest share of Adam's stability threshold its steps may "
+                            "take there, in (0, 1]; none turns it off (default auto: 0.5)")
     train.add_argument("--ema", type=number(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
                        default=None,
                        help="keep a moving average of the primal weights with this momentum "

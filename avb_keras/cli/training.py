@@ -108,15 +108,15 @@ def new_model(args, settings):
 
 def compile_model(model, settings, jit_compile):
     """`optimizers.player_adam` for each player at the run's rates, schedule and average,
-    and the adversary's offset brake."""
+    and the limit on the adversary's rate along T's offset."""
     chosen = settings.optimization
     rates = {"optimizer": chosen["learning_rate"],
              "adversary_optimizer": chosen["adversary_learning_rate"]}
     players = {name: optimizers.player_adam(rates[name]) for name in model.optimizer_names}
     total = settings.epochs * settings.steps_per_epoch
     if "adversary_optimizer" in players:
-        brake = chosen["offset_stability"]
-        players["offset_stability"] = None if brake == "none" else brake
+        limit = chosen["offset_stability"]
+        players["offset_stability"] = None if limit == "none" else limit
     model.compile(**players, lr_schedule=chosen["lr_schedule"], ema=chosen["ema"],
                   warmup_steps=chosen["warmup_steps"],
                   decay_steps=max(1, total - chosen["warmup_steps"]), jit_compile=jit_compile,

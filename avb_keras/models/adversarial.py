@@ -21,8 +21,6 @@ per-example terms (`compute_terms`, in each method's own file: the KL split
 of AVB in `models.avb`, the AAE's T(z) in `models.aae`).
 """
 
-import contextlib
-
 import keras
 import tensorflow as tf
 
@@ -36,7 +34,7 @@ ADVERSARY_METRICS = ("adversary_loss", "adversary_accuracy")
 
 #: `compile`'s `offset_stability` by default ("auto"): the adversary's steps along T's
 #: offset take at most half of Adam's stability threshold
-#: (`AdversarialGame.offset_brake`).
+#: (`AdversarialGame.limit_adversary_rate`).
 OFFSET_STABILITY = 0.5
 
 
@@ -51,11 +49,6 @@ def adversary_loss(t_q, t_p):
 def adversary_accuracy(t_q, t_p):
     """Per-example share of the pair the adversary classifies right (T_q > 0, T_p < 0)."""
     return 0.5 * (tf.cast(t_q > 0, t_q.dtype) + tf.cast(t_p < 0, t_p.dtype))
-
-
-def logit_offset(t_q, t_p):
-    """(mean T_q + mean T_p) / 2: what T adds to every input alike."""
-    return (tf.reduce_mean(t_q) + tf.reduce_mean(t_p)) / 2.0
 
 
 def adversary_metrics(terms):
@@ -106,13 +99,10 @@ class AdversarialGame(PlayerModel):
     def adversary_step(self, x):
         """One update of T alone, on fresh draws; returns its mean loss."""
         z, r = self.posterior_sample(x)
-        with tf.GradientTape(persistent=self.offset_stability is not None) as tape:
-            t_q, t_p = self.adversary_logits(x, z, r)
-            loss = tf.reduce_mean(adversary_loss(t_q, t_p))
-            t_offset = logit_offset(t_q, t_p)
-        with self.offset_brake(tape, t_offset):
-            self.apply_gradients(self.adversary_optimizer, tape, loss,
-                                 self.adversary.trainable_variables)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(adversary_loss(*self.adversary_logits(x, z, r)))
+        self.apply_gradients(self.adversary_optimizer, tape, loss,
+                             self.adversary.trainable_variables)
         return loss
 
     def train_step(self, data):
@@ -124,28 +114,30 @@ class AdversarialGame(PlayerModel):
         x = self.train_inputs(data)
         for _ in range(self.adversary_steps - 1):
             self.adversary_step(x)
+        limited = self.offset_stability is not None
         with tf.GradientTape() as primal_tape, \
-                tf.GradientTape(persistent=self.offset_stability is not None) as adversary_tape:
+                tf.GradientTape(persistent=limited) as adversary_tape:
             terms = self.compute_terms(x)
             primal_loss = tf.reduce_mean(self.primal_loss(terms))
             t_loss = tf.reduce_mean(adversary_loss(terms["t_q"], terms["t_p"]))
-            t_offset = logit_offset(terms["t_q"], terms["t_p"])
+            t_offset = (tf.reduce_mean(terms["t_q"]) + tf.reduce_mean(terms["t_p"])) / 2.0
         self.record_logit_health(terms["t_q"], terms["t_p"], t_offset)
+        if limited:
+            self.limit_adversary_rate(adversary_tape, t_offset)
         self.apply_gradients(self.optimizer, primal_tape, primal_loss, self.primal_variables)
-        with self.offset_brake(adversary_tape, t_offset):
-            self.apply_gradients(self.adversary_optimizer, adversary_tape, t_loss,
-                                 self.adversary.trainable_variables)
+        self.apply_gradients(self.adversary_optimizer, adversary_tape, t_loss,
+                             self.adversary.trainable_variables)
         return self.update_metrics(terms)
 
     def metric_values(self, terms):
         return {**super().metric_values(terms), **adversary_metrics(terms)}
 
     def compile(self, *args, offset_stability="auto", **kwargs):
-        """`PlayerModel.compile`, and the brake on the adversary's steps along T's offset.
+        """`PlayerModel.compile`, and the limit on the adversary's rate along T's offset.
 
         Args:
           offset_stability: the largest share of its Adam's stability threshold that the
-            adversary's step may take along T's offset (`offset_brake`), or None
+            adversary's step may take along T's offset (`limit_adversary_rate`), or None
             for no limit. It needs the adversary's optimizer to be
             `avb_keras.optimizers.Adam` (the default); "auto" (the default) is
             OFFSET_STABILITY with that optimizer and no limit with another, where an
@@ -167,11 +159,11 @@ class AdversarialGame(PlayerModel):
         self.offset_stability = None if offset_stability is None else float(offset_stability)
         super().compile(*args, **kwargs)
         if self.offset_stability is not None:
-            self._health.brake_factor = tf.Variable(
+            self._health.rate_factor = tf.Variable(
                 1.0, trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-            unscaled_optimizer(self.adversary_optimizer).brake = optimizers.Brake(
-                self._health.brake_factor)
+            unscaled_optimizer(self.adversary_optimizer).rate_factor = optimizers.RateFactor(
+                self._health.rate_factor)
 
     def get_compile_config(self):
         config = super().get_compile_config()
@@ -179,10 +171,8 @@ class AdversarialGame(PlayerModel):
             config["offset_stability"] = self.offset_stability
         return config
 
-    @contextlib.contextmanager
-    def offset_brake(self, tape, t_offset):
-        """Inside the block, the adversary's Adam steps stay inside its stability region
-        along T's offset, and are unchanged in every other direction.
+    def limit_adversary_rate(self, tape, t_offset):
+        """Keeps the adversary's Adam inside its stability region along T's offset.
 
         A shift of every logit by delta changes the adversary's loss with curvature
 
@@ -200,19 +190,13 @@ class AdversarialGame(PlayerModel):
         the offset through every weight at once; the offset swung by up to a nat for a
         thousand steps with K at 1.3 to 1.6 times the threshold, then, as the swinging
         weights made T more sensitive to themselves, K rose to 370 times it in four
-        steps and T jumped to thousands of nats, which wrecked the encoder.
-
-        Here the step's preconditioner is shrunk along d offset / d w alone, by
-        f = min(1, offset_stability * threshold / K) (`optimizers.Brake`): the offset
-        moves at most at that share of the threshold, and the rest of T learns at the
-        full rate. (Scaling the whole rate by f instead stalls T: with diagonal Adaptive
-        Contrast its KL estimate fell to 7 nats against an adversary-free bound of 110.)
-        At the paper's rates K is far below the threshold and nothing changes.
-        `health()` reports K / threshold (before the brake) as adversary/offset_sharpness.
+        steps and T jumped to thousands of nats, which wrecked the encoder. Here the
+        adversary's rate is scaled by min(1, offset_stability * threshold / K) before
+        each step, so that its step takes at most that share of the threshold along the
+        offset, wherever T is;
+        at the paper's rates K is far below it and nothing changes. `health()` reports
+        K / threshold (before the limit) as adversary/offset_sharpness.
         """
-        if self.offset_stability is None:
-            yield
-            return
         optimizer = unscaled_optimizer(self.adversary_optimizer)
         variables = self.adversary.trainable_variables
         direction = tape.gradient(t_offset, variables)
@@ -220,10 +204,8 @@ class AdversarialGame(PlayerModel):
             direction, variables, curvature=0.5) / optimizer.stability_threshold()
         ) / distribute.num_replicas()
         self.record_peak("adversary/offset_sharpness", sharpness)
-        self._health.brake_factor.assign(tf.minimum(
+        self._health.rate_factor.assign(tf.minimum(
             1.0, self.offset_stability / tf.maximum(sharpness, 1e-12)))
-        with optimizer.brake.along(direction, variables):
-            yield
 
     @property
     def health_names(self):
