@@ -154,14 +154,17 @@ def learning_rates(preset_name):
             "adversary_optimizer": preset.adversary_learning_rate}
 
 
-def configured(name, latent_dim=None, data_shape=None):
-    """The `Preset` called `name`, with its latent size or data shape replaced if given.
+def configured(name, latent_dim=None, data_shape=None, adversary_width=None):
+    """The `Preset` called `name`, with its latent size, data shape or adversary's width
+    replaced if given.
 
     Args:
       latent_dim: a positive integer; None keeps the preset's.
       data_shape: (H, W, C) of positive integers, e.g. for a folder of images at
         another size (convolutional presets need H and W divisible by
         2 ** len(decoder_filters)); None keeps the preset's.
+      adversary_width: a positive factor on the adversary's dense widths
+        (`adversary_units` and `inner_dim`, rounded, at least 1); None keeps them.
     """
     preset = get(name)
     changes = {}
@@ -169,6 +172,13 @@ def configured(name, latent_dim=None, data_shape=None):
         changes["latent_dim"] = positive_int(latent_dim, "latent_dim")
     if data_shape is not None:
         changes["data_shape"] = positive_ints(data_shape, "data_shape")
+    if adversary_width is not None:
+        if isinstance(adversary_width, bool) or not float(adversary_width) > 0:
+            raise ValueError(f"adversary_width must be a positive factor on the adversary's "
+                             f"widths, e.g. 0.5; got {adversary_width!r}.")
+        scaled = lambda units: max(1, round(units * float(adversary_width)))  # noqa: E731
+        changes.update(adversary_units=tuple(scaled(u) for u in preset.adversary_units),
+                       inner_dim=scaled(preset.inner_dim))
     return dataclasses.replace(preset, **changes)
 
 

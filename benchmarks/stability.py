@@ -15,7 +15,8 @@ with the reason), since the rest of its epochs cannot pass. The report lists eac
 largest drop below its best so far, and per model the highest rate at which every seed
 passed.
 
-    python benchmarks/stability.py train --runs /work/runs/stability [--only NAME@RATE/sSEED]
+    python benchmarks/stability.py train --runs /work/runs/stability [--only NAME@RATE_sSEED]
+    python benchmarks/stability.py ais --runs /work/runs/stability [--only ...]
     python benchmarks/stability.py report --runs /work/runs/stability \
         --out benchmarks/results/stability
 
@@ -42,7 +43,17 @@ GRID = [
     ("avb_fullac_z8", 3e-3, 0), ("avb_ac_z8", 3e-3, 0),
     ("avb_fullac_z32", 1e-3, 1), ("avb_fullac_z32", 1e-3, 2),
     ("vae_z32", 3e-3, 0), ("vae_z8", 3e-3, 0),
+    # The answer over seeds (VAE z32 at its best converged rate, 1e-3).
+    ("vae_z32", 1e-3, 0), ("vae_z32", 1e-3, 1), ("vae_z32", 1e-3, 2),
+    # The adversary's cost: full AC with T half and a quarter as wide.
+    ("avb_fullac_z32_adv2", 1e-3, 0), ("avb_fullac_z32_adv4", 1e-3, 0),
 ]
+#: Models of this grid beyond mnist_converged.MODELS: (that model, extra train flags).
+VARIANTS = {"avb_fullac_z32_adv2": ("avb_fullac_z32", ["--adversary-width", "0.5"]),
+            "avb_fullac_z32_adv4": ("avb_fullac_z32", ["--adversary-width", "0.25"])}
+#: AIS of a finished run: temperatures, and the validation and test images (the converged
+#: comparison's first 500 test images, binarized once with seed 0, and its AIS seeds).
+AIS_STEPS, VALID_EXAMPLES, TEST_EXAMPLES = 500, 200, 500
 #: After this many epochs, no epoch may fall more than DROP_NATS below the best so far.
 GRACE_EPOCHS = 5
 DROP_NATS = 5.0
@@ -73,9 +84,9 @@ def train(args):
         if (run_dir / "metrics.json").exists() or (run_dir / "unstable.json").exists():
             continue
         start = time.time()
-        run_until_unstable(mnist_converged.train_command(name, rate, args.epochs, run_dir, args,
-                                                         seed=seed), run_dir,
-                           adversarial=not name.startswith("vae"))
+        base, extra = VARIANTS.get(name, (name, []))
+        command = mnist_converged.train_command(base, rate, args.epochs, run_dir, args, seed=seed)
+        run_until_unstable(command + extra, run_dir, adversarial=not name.startswith("vae"))
         print(f"{run_key}: {time.time() - start:.0f} s", flush=True)
 
 
@@ -124,6 +135,36 @@ def run_until_unstable(command, run_dir, adversarial, poll_seconds=10):
         raise subprocess.CalledProcessError(process.returncode, command)
 
 
+def ais(args):
+    """AIS log p(x) of each finished run that passed: 200 validation images (8 chains, seed
+    [3, i // 50]) to choose rates by, and the 500 test images paired with the converged
+    comparison (`mnist_converged.paired_ais`), with the KL and its adversary-free bound."""
+    import numpy as np
+    from avb_keras import evaluation, saving
+    valid = mnist_converged.static_images("valid", VALID_EXAMPLES, args)
+    test = mnist_converged.static_images("test", TEST_EXAMPLES, args)
+    for name, rate, seed in GRID:
+        run_key, run_dir = key(name, rate, seed), args.runs / key(name, rate, seed)
+        if ((args.only and run_key not in args.only) or not (run_dir / "metrics.json").exists()
+                or (run_dir / "ais.json").exists()):
+            continue
+        start = time.time()
+        model = saving.load_model(run_dir / "model.keras")
+        ais_valid = np.concatenate([evaluation.ais_log_likelihood(
+            model, valid[i:i + 50], num_chains=8, num_steps=AIS_STEPS, seed=[3, i // 50]
+        ).log_likelihood for i in range(0, len(valid), 50)])
+        ais_test, check = mnist_converged.paired_ais(model, test, AIS_STEPS, 4 * AIS_STEPS)
+        bound = evaluation.kl_lower_bound(model, test, seed=0).kl_lower_bound
+        kl = model.compute_terms(model.images(test))["kl"].numpy()
+        mnist_converged.write_json(run_dir / "ais.json", {
+            "valid": ais_valid.tolist(), "test": ais_test.tolist(),
+            "test_check_first20": check.tolist(), "steps": AIS_STEPS,
+            "check_steps": 4 * AIS_STEPS, "kl_model": float(kl.mean()),
+            "kl_lower_bound": float(bound.mean()), "seconds": round(time.time() - start, 1)})
+        print(f"{run_key}: test AIS {ais_test.mean():.2f}, valid {ais_valid.mean():.2f}",
+              flush=True)
+
+
 def rows(args):
     """{run key: its row} for every run of the grid that has epochs."""
     table = {}
@@ -141,8 +182,22 @@ def rows(args):
             model=name, rate=rate, seed=seed, epochs=len(elbo), finished=finished,
             largest_drop=drop, kl_shortfall=shortfall, adversary_keeps_up=keeps_up,
             stable=drop <= DROP_NATS and keeps_up,
-            best_val_elbo=max(elbo) if math.isfinite(drop) else None, last_val_elbo=elbo[-1])
+            best_val_elbo=max(elbo) if math.isfinite(drop) else None, last_val_elbo=elbo[-1],
+            **ais_summary(run_dir))
     return table
+
+
+def ais_summary(run_dir):
+    """Means and standard errors of the run's AIS (ais.json), if evaluated."""
+    import numpy as np
+    result = mnist_converged.read_json(run_dir / "ais.json")
+    out = {}
+    for split in ("valid", "test"):
+        if split in result:
+            values = np.asarray(result[split])
+            out[f"ais_{split}"] = float(values.mean())
+            out[f"ais_{split}_se"] = float(values.std(ddof=1) / np.sqrt(len(values)))
+    return out
 
 
 def highest_stable_rates(table):
@@ -158,17 +213,23 @@ def highest_stable_rates(table):
 
 def markdown(table, best):
     lines = ["| run | epochs | largest drop below best (nats) | KL bound - estimate, last write "
-             "| stable | best val ELBO | last |", "|---|---|---|---|---|---|---|"]
+             "| stable | best val ELBO | last | AIS valid (200) | AIS test (500) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for run_key, r in table.items():
         done = "" if r["finished"] else " (running)"
         done += " (stopped)" if r["finished"] and not r["stable"] else ""
         best_elbo = "-" if r["best_val_elbo"] is None else f"{r['best_val_elbo']:.2f}"
         shortfall = "-" if r["kl_shortfall"] is None else f"{r['kl_shortfall']:.2f}"
         lines.append(f"| {run_key} | {r['epochs']}{done} | {r['largest_drop']:.2f} | {shortfall} | "
-                     f"{'yes' if r['stable'] else 'no'} | {best_elbo} | {r['last_val_elbo']:.2f} |")
+                     f"{'yes' if r['stable'] else 'no'} | {best_elbo} | {r['last_val_elbo']:.2f} | "
+                     f"{_mean_se(r, 'ais_valid')} | {_mean_se(r, 'ais_test')} |")
     lines += ["", "| model | highest stable rate (all seeds, finished runs) |", "|---|---|"]
     lines += [f"| {m} | {'none' if rate is None else f'{rate:g}'} |" for m, rate in best.items()]
     return "\n".join(lines) + "\n"
+
+
+def _mean_se(row, name):
+    return f"{row[name]:.2f} ± {row[name + '_se']:.2f}" if name in row else "-"
 
 
 def report(args):
@@ -187,7 +248,7 @@ def report(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["train", "report"])
+    parser.add_argument("step", choices=["train", "ais", "report"])
     parser.add_argument("--runs", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/stability"))
     parser.add_argument("--only", nargs="*", default=None)
@@ -196,7 +257,7 @@ def main(argv=None):
                                                    "data" / "mnist.npz"))
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="smoke tests only")
     args = parser.parse_args(argv)
-    {"train": train, "report": report}[args.step](args)
+    {"train": train, "ais": ais, "report": report}[args.step](args)
 
 
 if __name__ == "__main__":

@@ -74,11 +74,13 @@ def test_train_with_rates_a_cosine_schedule_and_weight_averaging(tmp_path, capsy
               "--batch-size", "32", "--log-every", "1000", "--run-dir", str(run_dir),
               "--adaptive-contrast", "full",
               "--learning-rate", "2e-3", "--adversary-learning-rate", "4e-3",
-              "--offset-stability", "0.25",
+              "--offset-stability", "0.25", "--adversary-width", "0.5",
               "--lr-schedule", "cosine", "--warmup-steps", "2", "--ema", "0.9"]
     assert cli.main(common) == 0
     model = saving.load_model(run_dir / "model.keras")
     assert model.adaptive_contrast == "full" and model.offset_stability == 0.25
+    # four_frames' adversary is 3x64 units and inner dimension 64: half as wide.
+    assert model.adversary.hidden_units == (32, 32, 32) and model.adversary.inner_dim == 32
     primal, adversary = model.optimizer.get_config(), model.adversary_optimizer.get_config()
     assert primal["use_ema"] and primal["ema_momentum"] == pytest.approx(0.9)
     assert not adversary["use_ema"]
@@ -109,6 +111,8 @@ def test_train_with_rates_a_cosine_schedule_and_weight_averaging(tmp_path, capsy
     (["--lr-schedule", "linear"], "invalid choice"),
     (["--offset-stability", "2"], "expected auto, none or a share in (0, 1], got 2.0"),
     (["--model", "vae", "--offset-stability", "none"], "applies to --model avb and aae only"),
+    (["--model", "vae", "--adversary-width", "0.5"], "applies to --model avb and aae only"),
+    (["--adversary-width", "0"], "expected a positive number, got 0.0"),
     (["--lr", "1e-4"], "did you mean --learning-rate or --lr-schedule for --lr?"),
     (["--epoch", "3"], "did you mean --epochs for --epoch?"),
     (["--dataset", "mnist", "--data-path", "/nonexistent/mnist.npz"], "MNIST file not found"),

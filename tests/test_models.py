@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from conftest import TINY_SHAPE, binary_images, tiny_avb, tiny_vae
 
-from avb_keras import AVB, VAE
+from avb_keras import AVB, VAE, presets
 
 AVB_METRICS = {"loss", "reconstruction", "kl", "elbo", "adversary_loss", "adversary_accuracy"}
 
@@ -223,3 +223,12 @@ def test_an_uncompiled_model_saves_and_loads(make, tmp_path):
     assert not loaded.compiled
     for a, b in zip(_variables([model]), _variables([loaded]), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_preset_scales_its_adversarys_widths_and_refuses_a_bad_factor():
+    preset = presets.configured("mnist_mlp", adversary_width=0.25)
+    assert preset.adversary_units == (128, 128) and preset.inner_dim == 128
+    assert presets.configured("mnist_mlp").adversary_units == (512, 512)
+    for bad in (0, -1, True):
+        with pytest.raises(ValueError, match="adversary_width must be a positive factor"):
+            presets.configured("mnist_mlp", adversary_width=bad)

@@ -29,7 +29,7 @@ LOG_EVERY = 50
 RESUME_SETTINGS = ("model", "preset", "dataset", "image_size", "batch_size", "latent_dim",
                    "adaptive_contrast", "seed", "steps_per_epoch", "learning_rate",
                    "adversary_learning_rate", "lr_schedule", "warmup_steps", "ema",
-                   "offset_stability")
+                   "offset_stability", "adversary_width")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,9 +65,11 @@ def resolve(args, strategy):
     if args.adaptive_contrast != "diagonal" and args.model != "avb":
         raise ValueError(f"--adaptive-contrast {args.adaptive_contrast} applies to --model avb "
                          f"only (--model {args.model} has no contrast).")
-    if args.offset_stability != "auto" and args.model == "vae":
-        raise ValueError("--offset-stability applies to --model avb and aae only (the VAE "
-                         "has no adversary).")
+    for given, flag in ((args.offset_stability != "auto", "--offset-stability"),
+                        (args.adversary_width is not None, "--adversary-width")):
+        if given and args.model == "vae":
+            raise ValueError(f"{flag} applies to --model avb and aae only (the VAE has no "
+                             "adversary).")
     batch_size = args.batch_size or preset.batch_size
     num_train = datasets.size(args.dataset, "train", path=args.data_path, seed=args.seed)
     replicas = strategy.num_replicas_in_sync
@@ -78,7 +80,8 @@ def resolve(args, strategy):
     optimization = _optimization(args, preset)
     recorded = {"model": args.model, "preset": preset_name, "dataset": args.dataset,
                 "image_size": image_size, "batch_size": batch_size,
-                "latent_dim": args.latent_dim, "adaptive_contrast": args.adaptive_contrast, "seed": args.seed,
+                "latent_dim": args.latent_dim, "adaptive_contrast": args.adaptive_contrast,
+                "adversary_width": args.adversary_width, "seed": args.seed,
                 "steps_per_epoch": steps_per_epoch, "strategy": args.strategy,
                 "replicas": replicas, **optimization, **apply_speed_options(args)}
     epochs = args.epochs or (20 if args.dataset == "mnist_small" else preset.epochs)
@@ -159,9 +162,10 @@ def check_resumable(model, state, settings, args):
 
 def upgraded(saved):
     """Settings recorded before --adaptive-contrast took "none" or before
-    --offset-stability, in today's form."""
+    --offset-stability and --adversary-width, in today's form."""
     saved = dict(saved)
     saved.setdefault("offset_stability", "auto")
+    saved.setdefault("adversary_width", None)
     if saved.pop("no_adaptive_contrast", False):
         saved["adaptive_contrast"] = "none"
     return saved

@@ -94,9 +94,11 @@ def build_or_resume(args, settings, clean):
 
 
 def new_model(args, settings):
-    """The compiled --model of the run's preset, with --latent-dim, --seed, the contrast
-    and the run's steps per execution."""
+    """The compiled --model of the run's preset, with --latent-dim, --seed,
+    --adversary-width, the contrast and the run's steps per execution."""
     overrides = {"latent_dim": args.latent_dim, "seed": args.seed}
+    if args.adversary_width is not None:
+        overrides["adversary_width"] = args.adversary_width
     if settings.image_size is not None:  # networks built at the folder's image size
         overrides["data_shape"] = datasets.data_shape(args.dataset, settings.image_size)
     if args.model == "avb" and args.adaptive_contrast != "diagonal":

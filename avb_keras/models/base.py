@@ -85,7 +85,8 @@ class LatentVariableModel(PlayerModel):
         return cls.from_architecture(name, **overrides)
 
     @classmethod
-    def from_architecture(cls, name, latent_dim=None, data_shape=None, seed=None, **overrides):
+    def from_architecture(cls, name, latent_dim=None, data_shape=None, seed=None,
+                          adversary_width=None, **overrides):
         """A freshly initialized model of the architecture preset `name`.
 
         The decoder and likelihood are every model's; the class builds the rest
@@ -94,10 +95,11 @@ class LatentVariableModel(PlayerModel):
         Args:
           name: an architecture preset (`avb_keras.presets.PRESETS`).
           latent_dim, data_shape: replace the preset's (`presets.configured`).
+          adversary_width: a factor on the adversary's widths (`presets.configured`).
           seed: seeds every noise source and the model's own sampling.
           **overrides: the class's preset options or constructor arguments.
         """
-        preset = presets.configured(name, latent_dim, data_shape)
+        preset = presets.configured(name, latent_dim, data_shape, adversary_width)
         decoder = preset_decoder(preset)
         arguments = cls.preset_arguments(preset, seed, **overrides)
         return cls(decoder=decoder, likelihood=preset.likelihood, preset=name, seed=seed,
