@@ -80,10 +80,10 @@ class KerasArms:
         else:
             # The policy holds while the networks are built (a mixed_bfloat16 arm).
             keras.mixed_precision.set_global_policy(spec.get("precision", "float32"))
-            model = self.preset_model(spec["preset"], spec["model"])
+            model = self.preset_model(spec["preset"], spec["model"], spec.get("options", {}))
             keras.mixed_precision.set_global_policy("float32")
             spe = getattr(avb_keras.presets.get(spec["preset"]), "steps_per_execution", 1)
-            model.compile(steps_per_execution=spe)
+            model.compile(steps_per_execution=spe, **spec.get("compile", {}))
         data = avb_keras.datasets.load("mnist_small", "train", batch_size=spec["batch"], seed=0,
                                        repeat=True)
         arm = {"model": model, "data": data, "batch": spec["batch"], "spe": spe}
@@ -96,11 +96,12 @@ class KerasArms:
                 "matrix_flops_per_example": self._flops(model, spec["batch"]),
                 "avb_keras": os.path.dirname(avb_keras.__file__)}
 
-    def preset_model(self, preset, name):
+    def preset_model(self, preset, name, options):
+        """VAE, AVB or AVB+AC (diagonal) of `preset`; `options` go to AVB's from_preset."""
         if name == "VAE":
             return self.avb_keras.VAE.from_preset(preset, seed=0)
-        return self.avb_keras.AVB.from_preset(preset, seed=0,
-                                              adaptive_contrast=name == "AVB+AC")
+        return self.avb_keras.AVB.from_preset(
+            preset, seed=0, **{"adaptive_contrast": name == "AVB+AC", **options})
 
     def time(self, name, seconds):
         arm = self.arms[name]
