@@ -47,7 +47,13 @@ GRID = [
     ("vae_z32", 1e-3, 0), ("vae_z32", 1e-3, 1), ("vae_z32", 1e-3, 2),
     # The adversary's cost: full AC with T half and a quarter as wide.
     ("avb_fullac_z32_adv2", 1e-3, 0), ("avb_fullac_z32_adv4", 1e-3, 0),
+    # The answer over seeds chooses each seed's rate among the stable ones by validation
+    # AIS: the lower rate too.
+    ("avb_fullac_z32", 3e-4, 0), ("avb_fullac_z32", 3e-4, 1), ("avb_fullac_z32", 3e-4, 2),
+    ("vae_z32", 3e-4, 0), ("vae_z32", 3e-4, 1), ("vae_z32", 3e-4, 2),
 ]
+#: The answer over seeds: (model, the VAE it is paired with).
+ANSWERS = (("avb_fullac_z32", "vae_z32"),)
 #: Models of this grid beyond mnist_converged.MODELS: (that model, extra train flags).
 VARIANTS = {"avb_fullac_z32_adv2": ("avb_fullac_z32", ["--adversary-width", "0.5"]),
             "avb_fullac_z32_adv4": ("avb_fullac_z32", ["--adversary-width", "0.25"])}
@@ -211,6 +217,38 @@ def highest_stable_rates(table):
     return out
 
 
+def chosen(table, model, seed):
+    """The seed's run of `model` at the stable rate with the best validation AIS, or None."""
+    runs = [r for r in table.values() if r["model"] == model and r["seed"] == seed
+            and r["finished"] and r["stable"] and "ais_valid" in r]
+    return max(runs, key=lambda r: r["ais_valid"], default=None)
+
+
+def answers(args, table):
+    """Per seed, the paired mean test-AIS difference model - VAE (each at its chosen
+    rate) and its paired standard error; across seeds, their mean and standard error."""
+    import numpy as np
+    out = {}
+    for model, baseline in ANSWERS:
+        per_seed = {}
+        for seed in sorted({r["seed"] for r in table.values()}):
+            ours, theirs = chosen(table, model, seed), chosen(table, baseline, seed)
+            if ours is None or theirs is None:
+                continue
+            a, b = (np.asarray(mnist_converged.read_json(
+                args.runs / key(r["model"], r["rate"], seed) / "ais.json")["test"])
+                for r in (ours, theirs))
+            d = a - b
+            per_seed[seed] = {"rates": [ours["rate"], theirs["rate"]], "mean": float(d.mean()),
+                              "paired_se": float(d.std(ddof=1) / np.sqrt(len(d)))}
+        means = [v["mean"] for v in per_seed.values()]
+        out[f"{model} - {baseline}"] = {
+            "seeds": per_seed, "mean": float(np.mean(means)) if means else None,
+            "se_across_seeds": (float(np.std(means, ddof=1) / np.sqrt(len(means)))
+                                if len(means) > 1 else None)}
+    return out
+
+
 def markdown(table, best):
     lines = ["| run | epochs | largest drop below best (nats) | KL bound - estimate, last write "
              "| stable | best val ELBO | last | AIS valid (200) | AIS test (500) |",
@@ -241,9 +279,23 @@ def report(args):
         command=command, rule=f"after epoch {GRACE_EPOCHS}, no epoch more than {DROP_NATS} "
                              f"nats below the best so far; the KL estimate at most {KL_MARGIN} "
                              "nats below its adversary-free bound at the last write",
-        runs=table, highest_stable_rate=best))
-    (args.out / "table.md").write_text(markdown(table, best))
-    print(markdown(table, best))
+        runs=table, highest_stable_rate=best, answers=answers(args, table)))
+    text = markdown(table, best) + answers_markdown(answers(args, table))
+    (args.out / "table.md").write_text(text)
+    print(text)
+
+
+def answers_markdown(result):
+    lines = ["", "| comparison (test AIS, 500 images) | per seed: rates, mean difference ± paired SE "
+                 "| mean over seeds ± SE |", "|---|---|---|"]
+    for name, r in result.items():
+        seeds = "; ".join(f"seed {s}: {v['rates'][0]:g} vs {v['rates'][1]:g}, "
+                          f"{v['mean']:+.2f} ± {v['paired_se']:.2f}" for s, v in r["seeds"].items())
+        total = "-" if r["mean"] is None else (
+            f"{r['mean']:+.2f}" + ("" if r["se_across_seeds"] is None
+                                   else f" ± {r['se_across_seeds']:.2f}"))
+        lines.append(f"| {name} | {seeds or '-'} | {total} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
