@@ -213,9 +213,9 @@ def ais_summary(path):
     return {"name": "ais_log_likelihood", "value": round(float(ais.mean()), 2),
             "standard_error": round(float(ais.std(ddof=1) / np.sqrt(len(ais))), 2),
             "examples": len(ais),
-            "how": f"benchmarks/mnist_converged.py evaluate: AIS (8 chains, {steps} "
-                   "temperatures) on the first test images of full MNIST, binarized once "
-                   "with seed 0",
+            "how": f"benchmarks/mnist_converged.py evaluate or benchmarks/stability.py ais: "
+                   f"AIS (8 chains, {steps} temperatures) on the first test images of full "
+                   "MNIST, binarized once with seed 0",
             "temperature_check": {"temperatures": result["check_steps"], "against": steps,
                                   "examples": len(result["ais_check_first20"]),
                                   "difference": difference},
