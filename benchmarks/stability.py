@@ -144,31 +144,44 @@ def run_until_unstable(command, run_dir, adversarial, poll_seconds=10):
 def ais(args):
     """AIS log p(x) of each finished run that passed: 200 validation images (8 chains, seed
     [3, i // 50]) to choose rates by, and the 500 test images paired with the converged
-    comparison (`mnist_converged.paired_ais`), with the KL and its adversary-free bound."""
-    import numpy as np
-    from avb_keras import evaluation, saving
+    comparison (`mnist_converged.paired_ais`), with the KL and its adversary-free bound.
+    With --preset, the same for a pretrained preset (into --out/PRESET_ais.json)."""
+    from avb_keras import saving
     valid = mnist_converged.static_images("valid", VALID_EXAMPLES, args)
     test = mnist_converged.static_images("test", TEST_EXAMPLES, args)
+    if args.preset:
+        import avb_keras
+        model = avb_keras.VAE.from_preset(args.preset) if args.preset.startswith(
+            "mnist_vae") else avb_keras.AVB.from_preset(args.preset)
+        mnist_converged.write_json(args.out / f"{args.preset}_ais.json", {
+            "command": " ".join(["benchmarks/stability.py", *sys.argv[1:]]),
+            **evaluate_ais(model, valid, test)})
+        return
     for name, rate, seed in GRID:
         run_key, run_dir = key(name, rate, seed), args.runs / key(name, rate, seed)
         if ((args.only and run_key not in args.only) or not (run_dir / "metrics.json").exists()
                 or (run_dir / "ais.json").exists()):
             continue
-        start = time.time()
-        model = saving.load_model(run_dir / "model.keras")
-        ais_valid = np.concatenate([evaluation.ais_log_likelihood(
-            model, valid[i:i + 50], num_chains=8, num_steps=AIS_STEPS, seed=[3, i // 50]
-        ).log_likelihood for i in range(0, len(valid), 50)])
-        ais_test, check = mnist_converged.paired_ais(model, test, AIS_STEPS, 4 * AIS_STEPS)
-        bound = evaluation.kl_lower_bound(model, test, seed=0).kl_lower_bound
-        kl = model.compute_terms(model.images(test))["kl"].numpy()
-        mnist_converged.write_json(run_dir / "ais.json", {
-            "valid": ais_valid.tolist(), "test": ais_test.tolist(),
+        result = evaluate_ais(saving.load_model(run_dir / "model.keras"), valid, test)
+        mnist_converged.write_json(run_dir / "ais.json", result)
+        print(f"{run_key}: test AIS {sum(result['test']) / len(result['test']):.2f}", flush=True)
+
+
+def evaluate_ais(model, valid, test):
+    """{valid, test: per-image AIS, test_check_first20, kl_model, kl_lower_bound, ...}."""
+    import numpy as np
+    from avb_keras import evaluation
+    start = time.time()
+    ais_valid = np.concatenate([evaluation.ais_log_likelihood(
+        model, valid[i:i + 50], num_chains=8, num_steps=AIS_STEPS, seed=[3, i // 50]
+    ).log_likelihood for i in range(0, len(valid), 50)])
+    ais_test, check = mnist_converged.paired_ais(model, test, AIS_STEPS, 4 * AIS_STEPS)
+    bound = evaluation.kl_lower_bound(model, test, seed=0).kl_lower_bound
+    kl = model.compute_terms(model.images(test))["kl"].numpy()
+    return {"valid": ais_valid.tolist(), "test": ais_test.tolist(),
             "test_check_first20": check.tolist(), "steps": AIS_STEPS,
             "check_steps": 4 * AIS_STEPS, "kl_model": float(kl.mean()),
-            "kl_lower_bound": float(bound.mean()), "seconds": round(time.time() - start, 1)})
-        print(f"{run_key}: test AIS {ais_test.mean():.2f}, valid {ais_valid.mean():.2f}",
-              flush=True)
+            "kl_lower_bound": float(bound.mean()), "seconds": round(time.time() - start, 1)}
 
 
 def rows(args):
@@ -304,6 +317,8 @@ def main(argv=None):
     parser.add_argument("--runs", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/stability"))
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--preset", default=None,
+                        help="ais: evaluate this pretrained preset instead of the grid's runs")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--data-path", default=str(mnist_converged.REPO.parent / "shared" /
                                                    "data" / "mnist.npz"))
