@@ -74,6 +74,9 @@ def add_model_options(train):
                        help="examples per step (default: the preset's)")
     train.add_argument("--latent-dim", type=positive_int, default=None,
                        help="size of z (default: the preset's)")
+    train.add_argument("--adversary-width", type=positive_float, default=None, metavar="F",
+                       help="the adversary's dense widths (hidden units and inner "
+                            "dimension) times F, e.g. 0.5 (AVB, AAE; default: the preset's)")
     train.add_argument("--adaptive-contrast", choices=CONTRASTS, default="diagonal",
                        help="AVB only: none (contrast q with the prior), diagonal (r(z|x) = "
                             "N(mu(x), sigma(x)^2), the paper's) or full (a full covariance, "
@@ -85,9 +88,6 @@ def add_model_options(train):
 def add_run_options(train):
     """Where and how the run goes: --run-dir, --clip-norm, --seed, --strategy, --log-every,
     --projector."""
-    train.add_argument("--adversary-width", type=positive_float, default=None, metavar="F",
-                       help="the adversary's dense widths (hidden units and inner "
-                            "dimension) times F, e.g. 0.5 (AVB, AAE; default: the preset's)")
     train.add_argument("--run-dir", type=Path, default=None,
                        help="where logs, checkpoints and the model go "
                             "(default: runs/<model>-<preset>-<time>); a run directory "

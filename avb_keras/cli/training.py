@@ -116,10 +116,10 @@ def compile_model(model, settings, jit_compile):
              "adversary_optimizer": chosen["adversary_learning_rate"]}
     players = {name: optimizers.player_adam(rates[name]) for name in model.optimizer_names}
     total = settings.epochs * settings.steps_per_epoch
-    if "adversary_optimizer" in players:
-        limit = chosen["offset_stability"]
-        players["offset_stability"] = None if limit == "none" else limit
-    model.compile(**players, lr_schedule=chosen["lr_schedule"], ema=chosen["ema"],
+    limit = chosen["offset_stability"]
+    adversarial = ({"offset_stability": None if limit == "none" else limit}
+                   if "adversary_optimizer" in players else {})
+    model.compile(**players, **adversarial, lr_schedule=chosen["lr_schedule"], ema=chosen["ema"],
                   warmup_steps=chosen["warmup_steps"],
                   decay_steps=max(1, total - chosen["warmup_steps"]), jit_compile=jit_compile,
                   steps_per_execution=settings.steps_per_execution)
