@@ -173,7 +173,8 @@ def configured(name, latent_dim=None, data_shape=None, adversary_width=None):
     if data_shape is not None:
         changes["data_shape"] = positive_ints(data_shape, "data_shape")
     if adversary_width is not None:
-        if isinstance(adversary_width, bool) or not float(adversary_width) > 0:
+        if (isinstance(adversary_width, bool) or not isinstance(adversary_width, (int, float))
+                or not adversary_width > 0):
             raise ValueError(f"adversary_width must be a positive factor on the adversary's "
                              f"widths, e.g. 0.5; got {adversary_width!r}.")
         scaled = lambda units: max(1, round(units * float(adversary_width)))  # noqa: E731

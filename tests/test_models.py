@@ -229,6 +229,6 @@ def test_a_preset_scales_its_adversarys_widths_and_refuses_a_bad_factor():
     preset = presets.configured("mnist_mlp", adversary_width=0.25)
     assert preset.adversary_units == (128, 128) and preset.inner_dim == 128
     assert presets.configured("mnist_mlp").adversary_units == (512, 512)
-    for bad in (0, -1, True):
+    for bad in (0, -1, True, "0.5"):
         with pytest.raises(ValueError, match="adversary_width must be a positive factor"):
             presets.configured("mnist_mlp", adversary_width=bad)

@@ -157,4 +157,3 @@ def test_update_clipping_is_checked_and_saved():
         optimizers.Adam(update_clipping=0.0)
     optimizer = optimizers.Adam(update_clipping=2.0)
     assert optimizers.Adam.from_config(optimizer.get_config()).update_clipping == 2.0
-
