@@ -61,6 +61,29 @@ def test_the_average_is_what_fit_leaves_and_what_validation_sees():
         np.testing.assert_array_equal(variable.numpy(), raw)
 
 
+def test_the_players_adam_warms_its_average_up():
+    """m_t = min(m, t / (t + 9)) after update t: the first weights do not linger."""
+    model = tiny_avb()
+    momentum = 0.5
+    model.compile(optimizer=optimizers.player_adam(1e-2), ema=momentum)
+    seen = []
+    for step in range(12):
+        model.train_on_batch(binary_images(16, seed=step))
+        seen.append([v.numpy().copy() for v in model.primal_variables])
+    average = seen[0]
+    for t, weights in enumerate(seen[1:], start=1):
+        m = min(momentum, t / (t + 9))
+        average = [m * a + (1 - m) * w for a, w in zip(average, weights)]
+    with optimizers.averaged(model.optimizer, model.primal_variables):
+        for variable, expected in zip(model.primal_variables, average):
+            np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-5, atol=1e-6)
+    # Keras's rule (m from the second update on) would differ by far more than that.
+    keras_rule = seen[0]
+    for weights in seen[1:]:
+        keras_rule = [momentum * a + (1 - momentum) * w for a, w in zip(keras_rule, weights)]
+    assert not np.allclose(keras_rule[0], average[0], rtol=1e-3, atol=1e-4)
+
+
 def test_averaged_view_restores_the_raw_weights():
     model = tiny_avb()
     model.compile(optimizer=keras.optimizers.Adam(1e-2), ema=0.5)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from avb_keras import atomic
+from avb_keras import atomic, optimizers
 from avb_keras.checks import positive_int
 from avb_keras.callbacks.base import (SummaryCallback, monitoring_batch,
                                       unchanged_random_state)
@@ -162,7 +162,9 @@ class ImagePanels(SummaryCallback):
         return {tag: np.clip(image, 0.0, 1.0) for tag, image in panels.items()}
 
     def on_epoch_end(self, epoch, logs=None):
+        with optimizers.averaged_primal(self.model):
+            panels = self.panels()
         with self.writer.as_default(step=self.step):
-            for tag, image in self.panels().items():
+            for tag, image in panels.items():
                 tf.summary.image(tag, image[None])
         self.writer.flush()

@@ -42,7 +42,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorboard.plugins import projector
 
-from avb_keras import atomic, validation
+from avb_keras import atomic, optimizers, validation
 from avb_keras.callbacks.base import SummaryCallback
 from avb_keras.callbacks.images import image_grid, write_png
 from avb_keras.checks import positive_int
@@ -200,7 +200,9 @@ class EmbeddingProjector(SummaryCallback):
     def write(self):
         """The means at the current step; the labels, sprite and config on the first write."""
         step = self.step
-        write_tensor_checkpoint(self.log_dir, TENSOR, self.latent_means(), step)
+        with optimizers.averaged_primal(self.model):
+            means = self.latent_means()
+        write_tensor_checkpoint(self.log_dir, TENSOR, means, step)
         if not self._assets_written:
             log_dir = Path(self.log_dir)
             atomic.write_text(log_dir / METADATA, "".join(f"{line}\n" for line in self.labels))
