@@ -38,9 +38,9 @@ FRAMES_NOTE = "the four one-hot 2x2 frames; the optimum is -log 4 = -1.3863"
 MODELS = {
     "four_frames_avb_ac": ("avb", "four_frames", "four_frames", 2, []),
     "mnist_avb_z32": ("avb", "mnist_mlp", "mnist", 32, ["--adaptive-contrast", "none"]),
-    "mnist_avb_ac_z32": ("avb", "mnist_mlp", "mnist", 32, []),
+    "mnist_avb_ac_z32": ("avb", "mnist_mlp", "mnist", 32, ["--adaptive-contrast", "diagonal"]),
     "mnist_avb_fullac_z32": ("avb", "mnist_mlp", "mnist", 32, ["--adaptive-contrast", "full"]),
-    "mnist_avb_ac_z8": ("avb", "mnist_mlp", "mnist", 8, []),
+    "mnist_avb_ac_z8": ("avb", "mnist_mlp", "mnist", 8, ["--adaptive-contrast", "diagonal"]),
     "mnist_avb_fullac_z8": ("avb", "mnist_mlp", "mnist", 8, ["--adaptive-contrast", "full"]),
     "mnist_vae_z32": ("vae", "mnist_mlp", "mnist", 32, []),
     "mnist_vae_z8": ("vae", "mnist_mlp", "mnist", 8, []),
@@ -87,6 +87,9 @@ def parse_args(argv=None):
     parser.add_argument("--refresh-ais", action="store_true",
                         help="only rewrite the converged presets' AIS test metric from their "
                              "runs' evaluation.json")
+    parser.add_argument("--refresh-commands", action="store_true",
+                        help="only rewrite every card's commands as a user runs them from a "
+                             "clone (data at ../shared/data/mnist.npz, runs under runs/zoo)")
     parser.add_argument("--results-table", action="store_true",
                         help="only print docs/RESULTS.md's zoo table from OUT/index.json")
     return parser.parse_args(argv)
@@ -151,11 +154,10 @@ def build(name, args):
 
     model, summary = savedmodel.load_trained(run_dir)
     card = model_card.card_from_run(summary)
-    card["command"] = "python scripts/build_saved_models.py --only " + name + (
-        f" --converged {args.converged}" if converged
-        else f" --epochs {args.epochs}" if dataset == "mnist" else "")
-    card["training_command"] = (summary.get("command") if converged
-                                else "avb-keras " + " ".join(train_args))
+    card.update(user_commands(name, summary.get("command") if converged
+                              else "avb-keras " + " ".join(train_args)))
+    if not converged and dataset == "mnist":  # a short run trained here, not the zoo's recipe
+        card["command"] = f"python scripts/build_saved_models.py --only {name} --epochs {args.epochs}"
     if dataset == "mnist":
         card["data"] = ("full MNIST: trained on the first 55000 training images (dynamic "
                         "binarization); keras_evaluate is model.evaluate on the 10000 test "
@@ -186,8 +188,9 @@ def build(name, args):
                  **({"kl": card["kl"]} if "kl" in card else {})}
     model.save_to_preset(args.out / "presets" / name, model_card={
         "description": DESCRIPTIONS[name], "latent_dim": latent, "data": card["data"],
-        "training_budget": card["training_budget"], "command": card["command"],
-        "training_command": card["training_command"], **evaluated,
+        "training_budget": card["training_budget"],
+        **{key: card[key] for key in ("training_command", "ais_command", "command") if key in card},
+        **evaluated,
         # What `avb-keras evaluate PRESET` scores it on by default: offline data.
         "evaluate_on": {"dataset": "mnist_small" if dataset == "mnist" else dataset,
                         "batch_size": 500, "seed": 0},
@@ -244,6 +247,60 @@ def refresh_ais(out):
         print(f"{name}: {card['test_metric']['ais']}", flush=True)
 
 
+#: Where a card's commands find full MNIST and put their runs: paths in a clone of the
+#: repository beside ../shared, as in the README.
+USER_DATA, USER_RUNS = "../shared/data/mnist.npz", "runs/zoo"
+#: Flags a recorded command may carry in an older spelling, and today's.
+RESPELLED = {"--no-adaptive-contrast": ["--adaptive-contrast", "none"]}
+
+
+def user_commands(name, recorded):
+    """{training_command, ais_command, command} of model `name` as a user runs them from
+    a clone: `recorded` (the run's `avb-keras train ...`) with the data at USER_DATA, the
+    run where the build looks for it (USER_RUNS/final/NAME for MNIST), every flag in
+    today's spelling and AVB's contrast named (the preset's default has changed since
+    some of the runs); then the converged AIS and the build from that run."""
+    words = [w for old in recorded.split() for w in RESPELLED.get(old, [old])]
+    kind, preset, dataset, latent, extra = MODELS[name]
+    short = name.removeprefix("mnist_")
+    values = {"--run-dir": f"{USER_RUNS}/final/{short}" if dataset == "mnist"
+              else f"{USER_RUNS}/{name}", "--data-path": USER_DATA}
+    words = [values.get(words[i - 1], w) if i else w for i, w in enumerate(words)]
+    if kind == "avb" and "--adaptive-contrast" not in words:
+        words += ["--adaptive-contrast", "diagonal"]
+    if dataset != "mnist":
+        return {"training_command": " ".join(words),
+                "command": f"python scripts/build_saved_models.py --only {name}"}
+    return {"training_command": " ".join(words),
+            "ais_command": f"python benchmarks/mnist_converged.py evaluate --runs {USER_RUNS} "
+                           f"--models {short} --data-path {USER_DATA}",
+            "command": f"python scripts/build_saved_models.py --only {name} "
+                       f"--converged {USER_RUNS}"}
+
+
+def refresh_commands(out):
+    """Rewrite every preset's and SavedModel's card commands as `user_commands`."""
+    from avb_keras import preset_files
+    from avb_keras.atomic import write_text
+    from avb_keras.export import model_card
+
+    for name in sorted(MODELS):
+        path = out / "presets" / name / preset_files.METADATA_FILE
+        if not path.is_file():
+            continue
+        metadata = json.loads(path.read_text())
+        card = metadata["model_card"]
+        card.update(user_commands(name, card["training_command"]))
+        write_text(path, json.dumps(metadata, indent=2))
+        for servable in ("decoder", "encoder"):
+            base = out / name / servable
+            versions = json.loads((base / model_card.CARD_JSON).read_text())["versions"]
+            for version in versions:
+                model_card.update_model_card(base, version, user_commands(
+                    name, versions[version]["training_command"]))
+        print(f"{name}: {card['training_command']}", flush=True)
+
+
 def _steps(dataset, summary):
     """Steps per epoch: 55000 MNIST training images, or 8192 four_frames draws."""
     examples = 55000 if dataset == "mnist" else 8192
@@ -294,6 +351,9 @@ def main(argv=None):
         return 0
     if args.refresh_ais:
         refresh_ais(args.out)
+        return 0
+    if args.refresh_commands:
+        refresh_commands(args.out)
         return 0
     names = args.only or list(MODELS)
     if (any(MODELS[n][2] == "mnist" for n in names) and not args.mnist.is_file()

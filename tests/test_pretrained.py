@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_vae
+from conftest import load_script, tiny_vae
 
-from avb_keras import AVB, VAE, LatentVariableModel, datasets, list_presets, pretrained, seeding
+from avb_keras import (AVB, VAE, LatentVariableModel, datasets, list_presets, presets, pretrained,
+                       seeding)
+from avb_keras.cli import parser, settings
 
 REPO = Path(__file__).resolve().parents[1]
 #: The zoo's models (saved_models/index.json), each of which must have a pretrained preset.
@@ -51,6 +53,34 @@ def test_an_adversarial_models_card_reports_a_kl_not_below_its_adversary_free_bo
         assert kl["value"] >= kl["lower_bound"] and kl["value"] >= kl["adversary_kl"], name
         assert kl["elbo"] <= card["keras_test"]["adversary_elbo"] + 1e-4, name  # rounding
         assert "kl" not in card["keras_test"] and "elbo" not in card["keras_test"], name
+
+
+def test_every_cards_commands_run_as_written_from_a_clone():
+    """Issue 21: a card's training command trains what the card describes with today's
+    options and defaults (its contrast named, since mnist_mlp's default changed), with the
+    data where the README puts it and the run where the card's build command takes it."""
+    build = load_script("scripts/build_saved_models.py")
+    for name in pretrained.names():
+        card = pretrained.card(name)
+        words = card["training_command"].split()
+        assert words[:2] == ["avb-keras", "train"], name
+        args = parser.build_parser().parse_args(words[1:])
+        model = LatentVariableModel.from_preset(name, load_weights=False)
+        assert args.latent_dim == model.latent_dim, name
+        if args.model == "avb":
+            preset = presets.get(args.preset or "mnist_mlp")
+            contrast = settings.contrast_name(args, preset)
+            assert settings.CONTRAST_ARGUMENT[contrast] in (model.adaptive_contrast,
+                                                            bool(model.adaptive_contrast)), name
+        assert not any(w.startswith(("/", "~")) for w in words), name
+        command = card["command"].split()
+        assert command[:2] == ["python", "scripts/build_saved_models.py"], name
+        chosen = build.parse_args(command[2:])
+        assert chosen.only == [name], name
+        if args.dataset == "mnist":
+            assert args.data_path == "../shared/data/mnist.npz", name
+            assert args.run_dir == chosen.converged / "final" / name.removeprefix("mnist_")
+            assert f"--runs {chosen.converged} " in card["ais_command"], name
 
 
 def test_an_unconverged_ais_is_marked_as_a_lower_bound():
