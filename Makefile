@@ -16,7 +16,7 @@ $(VENV)/.installed: setup.py
 ## The main job: AVB with Adaptive Contrast on the packaged MNIST subset (CPU, a few minutes),
 ## into runs/demo: the model, a grid of its samples (samples.png), metrics and logs.
 demo: install
-	$(BIN)/avb-keras train --run-dir runs/demo --adaptive-contrast full --learning-rate 1e-3 --lr-schedule cosine --epochs 40
+	$(BIN)/avb-keras train --run-dir runs/demo --epochs 40
 
 ## The default test suite, one pytest worker a core (each test module stays in one worker):
 ## 10.2 CPU-minutes measured (user + sys, 501 tests, on a shared 2-core x86_64 without

@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 from timing import machine
 
-from avb_keras import AVB, callbacks, datasets
+from avb_keras import AVB, callbacks, datasets, optimizers
 from avb_keras.atomic import write_text
 
 HOOKS = ("on_train_begin", "on_train_batch_end", "on_epoch_end", "on_train_end")
@@ -60,8 +60,9 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     train = datasets.load("mnist_small", "train", batch_size=128, seed=0, repeat=True)
     valid = datasets.load("mnist_small", "valid", batch_size=64, seed=1, with_labels=True)
-    model = AVB.from_preset("mnist_mlp", seed=0)
-    model.compile()
+    model = AVB.from_preset("mnist_mlp", seed=0, adaptive_contrast="diagonal")
+    model.compile(**{name: optimizers.player_adam(rate) for name, rate in
+                     {"optimizer": 5e-5, "adversary_optimizer": 1e-4}.items()})
     spent = collections.defaultdict(float)
     fit = dict(epochs=1, steps_per_epoch=args.steps, verbose=2)
     with tempfile.TemporaryDirectory() as log_dir:

@@ -42,7 +42,7 @@ from avb_keras.atomic import write_text
 MODELS = {
     "VAE": lambda preset: VAE.from_preset(preset, seed=0),
     "AVB": lambda preset: AVB.from_preset(preset, seed=0, adaptive_contrast=False),
-    "AVB+AC": lambda preset: AVB.from_preset(preset, seed=0),
+    "AVB+AC": lambda preset: AVB.from_preset(preset, seed=0, adaptive_contrast="diagonal"),
     "AAE": lambda preset: AAE.from_preset(preset, seed=0),
 }
 

@@ -27,8 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 #: The Makefile's demo command (tests/test_readme.py checks that they agree).
-DEMO = ("avb-keras train --run-dir runs/demo --adaptive-contrast full --learning-rate 1e-3 "
-        "--lr-schedule cosine --epochs 40")
+DEMO = "avb-keras train --run-dir runs/demo --epochs 40"
 SHORT_RUN = " --epochs 1 --steps-per-epoch 2"
 
 

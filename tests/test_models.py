@@ -77,7 +77,7 @@ def test_compile_defaults_are_the_presets_adam_optimizers():
     assert model.optimizer is not model.adversary_optimizer
     vae = VAE.from_preset("mnist_mlp")
     vae.compile()
-    assert float(vae.optimizer.learning_rate) == pytest.approx(5e-5)
+    assert float(vae.optimizer.learning_rate) == pytest.approx(1e-3)
     assert not hasattr(vae, "adversary_optimizer")  # no unused optimizer is built
 
 
@@ -89,7 +89,10 @@ def test_unknown_preset_lists_the_valid_names():
 def test_presets_build_the_documented_networks():
     avb = AVB.from_preset("mnist_mlp", latent_dim=8)
     assert avb.latent_dim == 8 and avb.data_shape == (28, 28, 1)
-    assert avb.moment_estimator == "analytic" and avb.adaptive_contrast
+    assert avb.moment_estimator == "analytic" and avb.adaptive_contrast == "full"
+    # The preset's contrast unless given; conv and four_frames keep the paper's diagonal.
+    assert AVB.from_preset("mnist_mlp", adaptive_contrast=True).adaptive_contrast == "diagonal"
+    assert AVB.from_preset("mnist_conv").adaptive_contrast == "diagonal"
     plain = AVB.from_preset("mnist_mlp", adaptive_contrast=False)
     assert not plain.adaptive_contrast and plain.moment_estimator == "monte_carlo"
     ff = AVB.from_preset("four_frames")

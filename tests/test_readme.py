@@ -153,7 +153,7 @@ def _image_folder(folder, count=100):
 @pytest.mark.slow
 def test_every_block_runs_as_written(tmp_path):
     """(About 20 minutes on 2 busy cores.) Then the Quickstart's promises: the files of its
-    table, the printed sample grid, one model file under three names, under 50 MB."""
+    table, the printed sample grid, the checkpoint under two names, under 100 MB."""
     _image_folder(tmp_path / "my_images")
     (tmp_path / "examples").symlink_to(REPO / "examples")
     result = subprocess.run([sys.executable, str(RUNNER), str(tmp_path)],
@@ -166,6 +166,7 @@ def test_every_block_runs_as_written(tmp_path):
         assert (demo / name).exists(), name
     assert "runs/demo/samples.png" in result.stdout
     assert (tmp_path / "grid.png").is_file()
-    assert (demo / "model.keras").samefile(demo / "checkpoints" / "last.keras")
+    (checkpoint,) = (demo / "checkpoints").glob("epoch-*/model.keras")
+    assert checkpoint.samefile(demo / "checkpoints" / "last.keras")
     files = {p.stat().st_ino: p.stat().st_size for p in demo.rglob("*") if p.is_file()}
-    assert sum(files.values()) < 50e6
+    assert sum(files.values()) < 100e6

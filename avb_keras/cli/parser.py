@@ -77,10 +77,11 @@ def add_model_options(train):
     train.add_argument("--adversary-width", type=positive_float, default=None, metavar="F",
                        help="the adversary's dense widths (hidden units and inner "
                             "dimension) times F, e.g. 0.5 (AVB, AAE; default: the preset's)")
-    train.add_argument("--adaptive-contrast", choices=CONTRASTS, default="diagonal",
+    train.add_argument("--adaptive-contrast", choices=CONTRASTS, default=None,
                        help="AVB only: none (contrast q with the prior), diagonal (r(z|x) = "
                             "N(mu(x), sigma(x)^2), the paper's) or full (a full covariance, "
-                            "z~ = L(x)^-1 (z - mu(x))); default diagonal")
+                            "z~ = L(x)^-1 (z - mu(x))); default: the preset's (full for "
+                            "mnist_mlp, diagonal for the others)")
     train.add_argument("--no-adaptive-contrast", action=Replaced,
                        replacement="--adaptive-contrast none")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import keras
 
-from avb_keras import AAE, AVB, VAE, datasets, presets
+from avb_keras import AAE, AVB, VAE, contrast, datasets, presets
 from avb_keras.cli.arguments import plural
 from avb_keras.cli.parser import JIT_COMPILE, MODELS
 
@@ -23,6 +23,8 @@ DEFAULT_PRESETS = {"four_frames": "four_frames", "folder": "celeba_conv"}
 MODEL_CLASSES = dict(zip(MODELS, (AVB, VAE, AAE)))
 #: --adaptive-contrast -> AVB's `adaptive_contrast` argument.
 CONTRAST_ARGUMENT = {"none": False, "diagonal": True, "full": "full"}
+#: `contrast.kind` of a preset's contrast -> its --adaptive-contrast name.
+CONTRAST_NAME = {False: "none", "diagonal": "diagonal", "full": "full"}
 #: The monitor's period in steps without --log-every (rounded to whole executions).
 LOG_EVERY = 50
 #: Settings a resumed run must share with the run it resumes.
@@ -62,7 +64,7 @@ def resolve(args, strategy):
     preset = presets.get(preset_name)
     image_size = _image_size(args, preset)
     _check_preset_fits(preset_name, preset, args.dataset, image_size)
-    if args.adaptive_contrast != "diagonal" and args.model != "avb":
+    if args.adaptive_contrast is not None and args.model != "avb":
         raise ValueError(f"--adaptive-contrast {args.adaptive_contrast} applies to --model avb "
                          f"only (--model {args.model} has no contrast).")
     for given, flag in ((args.offset_stability != "auto", "--offset-stability"),
@@ -80,7 +82,8 @@ def resolve(args, strategy):
     optimization = _optimization(args, preset)
     recorded = {"model": args.model, "preset": preset_name, "dataset": args.dataset,
                 "image_size": image_size, "batch_size": batch_size,
-                "latent_dim": args.latent_dim, "adaptive_contrast": args.adaptive_contrast,
+                "latent_dim": args.latent_dim,
+                "adaptive_contrast": contrast_name(args, preset) if args.model == "avb" else None,
                 "adversary_width": args.adversary_width, "seed": args.seed,
                 "steps_per_epoch": steps_per_epoch, "strategy": args.strategy,
                 "replicas": replicas, **optimization, **apply_speed_options(args)}
@@ -161,14 +164,21 @@ def check_resumable(model, state, settings, args):
 
 
 def upgraded(saved):
-    """Settings recorded before --adaptive-contrast took "none" or before
-    --offset-stability and --adversary-width, in today's form."""
+    """Settings recorded before --adaptive-contrast took "none" or defaulted to the
+    preset's, or before --offset-stability and --adversary-width, in today's form."""
     saved = dict(saved)
     saved.setdefault("offset_stability", "auto")
     saved.setdefault("adversary_width", None)
     if saved.pop("no_adaptive_contrast", False):
         saved["adaptive_contrast"] = "none"
+    if saved.get("model") != "avb":  # recorded as "diagonal" before presets had a contrast
+        saved["adaptive_contrast"] = None
     return saved
+
+
+def contrast_name(args, preset):
+    """--adaptive-contrast, else the preset's contrast, by name."""
+    return args.adaptive_contrast or CONTRAST_NAME[contrast.kind(preset.adaptive_contrast)]
 
 
 def _image_size(args, preset):

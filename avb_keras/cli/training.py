@@ -101,8 +101,8 @@ def new_model(args, settings):
         overrides["adversary_width"] = args.adversary_width
     if settings.image_size is not None:  # networks built at the folder's image size
         overrides["data_shape"] = datasets.data_shape(args.dataset, settings.image_size)
-    if args.model == "avb" and args.adaptive_contrast != "diagonal":
-        overrides["adaptive_contrast"] = CONTRAST_ARGUMENT[args.adaptive_contrast]
+    if args.model == "avb":
+        overrides["adaptive_contrast"] = CONTRAST_ARGUMENT[settings.recorded["adaptive_contrast"]]
     model = MODEL_CLASSES[args.model].from_preset(settings.preset, **overrides)
     compile_model(model, settings, JIT_COMPILE[args.jit_compile])
     return model

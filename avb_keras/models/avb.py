@@ -83,7 +83,7 @@ class AVB(AdversarialLatentModel):
         self.build()
 
     @classmethod
-    def preset_arguments(cls, preset, seed, encoder_type=None, adaptive_contrast=True,
+    def preset_arguments(cls, preset, seed, encoder_type=None, adaptive_contrast=None,
                          **overrides):
         """The encoder and the adversary T(x, z) of `preset`'s sizes.
 
@@ -91,8 +91,11 @@ class AVB(AdversarialLatentModel):
           encoder_type: "moment" (analytic moments) or "implicit" (a sampler only).
             Default: the preset's `encoder_type` with Adaptive Contrast,
             "implicit" without (nothing would use the moments).
-          adaptive_contrast, **overrides: constructor arguments.
+          adaptive_contrast: the contrast; default the preset's.
+          **overrides: constructor arguments.
         """
+        if adaptive_contrast is None:
+            adaptive_contrast = preset.adaptive_contrast
         encoder_type = encoder_type or (preset.encoder_type if adaptive_contrast else "implicit")
         trunk = encoder_trunk(preset)
         if encoder_type == "moment":
