@@ -225,17 +225,22 @@ def ais_summary(path):
             "converged": abs(difference) <= CONVERGED_NATS}
 
 
-def refresh_ais(out):
-    """Rewrite each converged MNIST preset's test_metric.ais from the evaluation.json of
-    the run its card names (--converged RUNS in its command), without rebuilding it."""
+def preset_cards(out):
+    """(name, metadata.json's path, its contents) of each pretrained preset under OUT."""
     from avb_keras import preset_files
-    from avb_keras.atomic import write_text
 
     for name in sorted(MODELS):
         path = out / "presets" / name / preset_files.METADATA_FILE
-        if not path.is_file():
-            continue
-        metadata = json.loads(path.read_text())
+        if path.is_file():
+            yield name, path, json.loads(path.read_text())
+
+
+def refresh_ais(out):
+    """Rewrite each converged MNIST preset's test_metric.ais from the evaluation.json of
+    the run its card names (--converged RUNS in its command), without rebuilding it."""
+    from avb_keras.atomic import write_text
+
+    for name, path, metadata in preset_cards(out):
         card = metadata["model_card"]
         command = card["command"].split()
         if "--converged" not in command:
@@ -280,15 +285,10 @@ def user_commands(name, recorded):
 
 def refresh_commands(out):
     """Rewrite every preset's and SavedModel's card commands as `user_commands`."""
-    from avb_keras import preset_files
     from avb_keras.atomic import write_text
     from avb_keras.export import model_card
 
-    for name in sorted(MODELS):
-        path = out / "presets" / name / preset_files.METADATA_FILE
-        if not path.is_file():
-            continue
-        metadata = json.loads(path.read_text())
+    for name, path, metadata in preset_cards(out):
         card = metadata["model_card"]
         card.update(user_commands(name, card["training_command"]))
         write_text(path, json.dumps(metadata, indent=2))
