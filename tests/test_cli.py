@@ -4,10 +4,12 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
+from conftest import load_script
 
 from avb_keras import AAE, AVB, cli, native_logs, saving
 from avb_keras.cli import settings
@@ -214,3 +216,21 @@ def test_runs_recorded_before_the_presets_contrast_resume_in_todays_form():
         "adaptive_contrast"] == "diagonal"
     assert settings.upgraded({"model": "avb", "no_adaptive_contrast": True})[
         "adaptive_contrast"] == "none"
+
+
+def test_the_default_mnist_run_is_the_zoos_full_ac_recipe():
+    """Issue 21: `avb-keras train --dataset mnist --data-path P` trains what the stability
+    grid trained for the zoo's mnist_avb_fullac_z32 (benchmarks/mnist_converged.py's
+    command), but for the seed, the run directory and the monitor's period."""
+    converged = load_script("benchmarks/mnist_converged.py")
+    grid = converged.train_command("avb_fullac_z32", 1e-3, 100, "runs/x",
+                                   SimpleNamespace(data_path="mnist.npz", steps_per_epoch=None))
+    parse = cli.parser.build_parser().parse_args
+    ours = parse(["train", "--dataset", "mnist", "--data-path", "mnist.npz"])
+    theirs = parse(grid[grid.index("train"):])
+    preset = settings.presets.get("mnist_mlp")
+    assert settings.contrast_name(ours, preset) == settings.contrast_name(theirs, preset) == "full"
+    assert settings._optimization(ours, preset) == settings._optimization(theirs, preset)
+    assert (ours.latent_dim or preset.latent_dim) == theirs.latent_dim
+    assert (ours.epochs or preset.epochs) == theirs.epochs
+    assert (ours.model, ours.preset or "mnist_mlp") == (theirs.model, theirs.preset)
