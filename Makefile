@@ -19,9 +19,8 @@ demo: install
 	$(BIN)/avb-keras train --run-dir runs/demo --epochs 40
 
 ## The default test suite, one pytest worker a core (each test module stays in one worker):
-## 10.2 CPU-minutes measured (user + sys, 501 tests, on a shared 2-core x86_64 without
-## AVX-512; 17.7 minutes of wall time there at a load of 4-6), so about 5 minutes on 2 idle
-## cores.
+## 14.1 CPU-minutes measured (user + sys, 510 tests, 2-core x86_64 without AVX-512, other
+## work paused): 8 min 7 s of wall time on the 2 idle cores.
 test: install
 	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile
 
