@@ -40,7 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist.npz"
 
 #: name -> (class, overrides of the mnist_mlp preset)
-MODELS = {"vae": (VAE, {}), "avb": (AVB, {"adaptive_contrast": False}), "avb_ac": (AVB, {"adaptive_contrast": "diagonal"})}
+MODELS = {"vae": (VAE, {}), "avb": (AVB, {"adaptive_contrast": False}),
+          "avb_ac": (AVB, {"adaptive_contrast": "diagonal"})}
 LABELS = {"vae": "VAE", "avb": "AVB", "avb_ac": "AVB+AC"}
 #: The paper's reported test log-likelihoods (nats; Mescheder et al. 2017, Table 2), where
 #: it gives them.

@@ -157,7 +157,8 @@ def build(name, args):
     card.update(user_commands(name, summary.get("command") if converged
                               else "avb-keras " + " ".join(train_args)))
     if not converged and dataset == "mnist":  # a short run trained here, not the zoo's recipe
-        card["command"] = f"python scripts/build_saved_models.py --only {name} --epochs {args.epochs}"
+        card["command"] = (f"python scripts/build_saved_models.py --only {name} "
+                           f"--epochs {args.epochs}")
     if dataset == "mnist":
         card["data"] = ("full MNIST: trained on the first 55000 training images (dynamic "
                         "binarization); keras_evaluate is model.evaluate on the 10000 test "
