@@ -67,7 +67,9 @@ def device_name():
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-    from timing import machine  # benchmarks/ is the script's folder (a test loads it alone)
+    # benchmarks/ is on sys.path when the script runs, not when a test loads it alone.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from timing import machine
 
     return f"CPU ({machine()})"
 
