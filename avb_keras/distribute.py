@@ -208,7 +208,7 @@ def check_workers_agree(strategy, values, what):
                 context.all_reduce(tf.distribute.ReduceOp.MEAN, tf.square(local)))
 
     mean, mean_square = (np.asarray(t) for t in strategy.experimental_local_results(
-        strategy.run(tf.function(means)))[0])
+        strategy.run(tf.function(means, autograph=False)))[0])
     if np.any(mean_square - np.square(mean) > 1e-6 * np.maximum(1.0, mean_square)):
         raise ValueError(f"The workers disagree on {what}: {values} here, mean {mean.tolist()} "
                          "over all replicas.")

@@ -102,7 +102,7 @@ class TrainingMonitor(SummaryCallback):
     def probe(self):
         """Scalars and histograms on the monitoring batch (the model's formulas)."""
         if self._probe is None:  # a graph: several times faster than eager after one trace
-            self._probe = tf.function(self._probe_tensors)
+            self._probe = tf.function(self._probe_tensors, autograph=False)
         strategy = self.model.distribute_strategy
         with unchanged_random_state(self.model):
             if strategy.num_replicas_in_sync == 1:

@@ -151,14 +151,14 @@ class DecoderModule(tf.Module):
                 outputs["logits"] = tf.cast(params, tf.float32)
             return outputs
 
-        @tf.function(jit_compile=False, input_signature=[
+        @tf.function(jit_compile=False, autograph=False, input_signature=[
             tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
         def serving_default(z):
             z = tf.ensure_shape(z, [None, latent_dim])  # a server may feed any shape
             with tf.control_dependencies([_check_finite(z, "z")]):
                 return decode(tf.identity(z))
 
-        @tf.function(jit_compile=False, input_signature=[
+        @tf.function(jit_compile=False, autograph=False, input_signature=[
             tf.TensorSpec([], tf.int32, name="num_samples"),
             tf.TensorSpec([], tf.int64, name="seed")])
         def sample(num_samples, seed):
@@ -199,7 +199,7 @@ class EncoderModule(tf.Module):
         support = model.likelihood.support
         moments = encoder_moments(model)
 
-        @tf.function(jit_compile=False, input_signature=[
+        @tf.function(jit_compile=False, autograph=False, input_signature=[
             tf.TensorSpec((None,) + data_shape, tf.float32, name="x"),
             tf.TensorSpec([], tf.int64, name="seed")])
         def encode(x, seed):

@@ -105,6 +105,7 @@ class AdversarialGame(PlayerModel):
                              self.adversary.trainable_variables)
         return loss
 
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
         """Algorithm 1: both players step on the same draws, T held fixed for the primal.
 

@@ -240,6 +240,7 @@ class AdversarialVI(AdversarialGame):
 
     # ------------------------------------------------------------------ training
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         return self.update_metrics(self.compute_terms())
 

@@ -21,6 +21,12 @@ variables and every density (likelihood, prior, r(z|x), KL, the adversary's
 loss) stay in `density_dtype` (float32): network outputs are cast at the
 model's boundary. Under "mixed_float16" every player's optimizer is wrapped in
 a `keras.optimizers.LossScaleOptimizer`.
+
+Training and test steps are traced without AutoGraph
+(`tf.autograph.experimental.do_not_convert`): they hold no Python control flow on
+tensors (their loops run over Python ints, their branches are `tf.cond`), so the
+conversion only cost time at each trace (about a CPU-second of a short command-line
+run); a subclass's step that branches on a tensor must use `tf.cond` too.
 """
 
 import keras
@@ -225,6 +231,7 @@ class LatentVariableModel(PlayerModel):
 
     # ------------------------------------------------------------------ training
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         return self.update_metrics(self.compute_terms(self.images(data)))
 

@@ -66,6 +66,7 @@ class VAE(LatentVariableModel):
         return {"reconstruction": -self.log_likelihood(x, z),
                 "kl": tfd.kl_divergence(q, self.prior)}
 
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
         """One step on -ELBO = E_q[-log p(x|z)] + KL(q(z|x) || p(z))."""
         x = self.images(data)
