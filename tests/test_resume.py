@@ -44,6 +44,13 @@ def _wait_for(predicate, process, timeout):
         time.sleep(0.05)
 
 
+def saved_epoch(folder):
+    """The epoch of the newest complete checkpoint in `folder` (only `checkpoints.KEEP` are
+    kept), 0 before the first."""
+    found = checkpoints.complete_checkpoints(folder)
+    return int(found[-1].name[6:]) if found else 0
+
+
 def _weights(path):
     return [np.asarray(v) for v in keras.saving.load_model(path).weights]
 
@@ -58,8 +65,7 @@ def test_a_run_killed_mid_epoch_resumes_exactly_where_it_stopped(size, tmp_path,
     journal = killed / "epochs.jsonl"
     # Kill once epoch 1 (SHORT) or 2 (LONG) is checkpointed, a little into the next one.
     saved = 1 if size == SHORT else 2
-    _wait_for(lambda: len(checkpoints.complete_checkpoints(killed / "checkpoints")) >= saved,
-              process, 300)
+    _wait_for(lambda: saved_epoch(killed / "checkpoints") >= saved, process, 300)
     time.sleep(0.1 if size == SHORT else 1.0)
     process.send_signal(signal.SIGKILL)
     process.wait()
