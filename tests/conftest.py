@@ -29,13 +29,14 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-#: Speed, not behaviour: the tests' models are tiny and their graphs run a few steps, so
-#: what costs is building and first running each graph, not the arithmetic. Each pytest
-#: worker (one a core) computes on one thread, without oneDNN's kernels, and TensorFlow's
-#: graph optimizer (Grappler) is off (below): the default suite took 16% fewer CPU-seconds
-#: (569 against 679, measured with AutoGraph already off in the models' steps). The
-#: processes the tests start inherit the first two. The library's arithmetic is the same;
-#: float rounding may differ in the last bits, within every tolerance here.
+#: Speed, not behaviour: the tests' models are tiny, so their arithmetic gains nothing
+#: from a second thread or from oneDNN's kernels, which cost set-up and contend with the
+#: other pytest worker (one a core). Each test process computes on one thread without
+#: oneDNN: test_models and test_ais took 91 CPU-seconds against 104. The processes the
+#: tests start inherit both (a resumed run must compute as its killed run did). The
+#: library's arithmetic is the same; float rounding may differ in the last bits, within
+#: every tolerance here. (Grappler off saved 11% more, but tests that start processes
+#: cannot pass that on, and a run resumed across the two settings drifts.)
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
@@ -64,7 +65,6 @@ import tensorflow as tf  # noqa: E402
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 from pathlib import Path  # noqa: E402
 
