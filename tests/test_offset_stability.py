@@ -54,12 +54,14 @@ def offsets_after_a_kick(seed):
 
 
 def test_the_limit_stops_the_offset_from_running_away():
-    """Unlimited, Adam's steps overshoot the kicked offset and its swings grow: in 3 of
-    these 4 seeds past 100 nats (122 to 563, measured; with 300 steps of training first,
-    168 to 16 000). Limited, from the same states, no swing passes 3.6 nats and the last
-    four steps stay under 1.8 (measured)."""
+    """Unlimited, Adam's steps overshoot the kicked offset and its swings grow; how far
+    is chaotic in the float rounding: with TensorFlow's default threads and kernels, the
+    largest swing of seeds 0-3 was 122 to 563 nats in 3 of the 4 (with 300 steps of
+    training first, 168 to 16 000); with one thread and no oneDNN (the tests' set-up),
+    73, 82, 7 and 321; in both, at least 2 of 4 pass 50 nats. Limited, from the same
+    states, no swing passed 3.6 nats and the last four steps stayed under 1.8 (measured)."""
     runs = [offsets_after_a_kick(seed) for seed in range(4)]
-    assert sum(run[None].max() > 100.0 for run in runs) >= 2, [r[None].max() for r in runs]
+    assert sum(run[None].max() > 50.0 for run in runs) >= 2, [r[None].max() for r in runs]
     for seed, run in enumerate(runs):
         limited = run[0.5]
         assert limited.max() < 8.0 and limited[-4:].max() < 2.5, (seed, limited)
