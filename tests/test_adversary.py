@@ -50,10 +50,19 @@ def random_x(n, rng):
     return rng.random((n,) + DATA_SHAPE).astype("float32")
 
 
-def train_adversary(model, steps, rng, batch=512):
-    step = tf.function(model.adversary_step)
-    for _ in range(steps):
-        step(tf.constant(random_x(batch, rng)))
+def train_adversary(model, steps, rng, batch=512, per_call=100):
+    """`steps` adversary steps, each on `batch` fresh x from `rng`, `per_call` of them in
+    one graph call (the same x and steps as one call each, without the per-call cost)."""
+    @tf.function(autograph=False)
+    def run(xs):
+        def step(i):
+            model.adversary_step(xs[i])
+            return i + 1
+        tf.while_loop(lambda i: i < tf.shape(xs)[0], step, [tf.constant(0)])
+
+    for start in range(0, steps, per_call):
+        n = min(per_call, steps - start)
+        run(tf.constant(random_x(n * batch, rng).reshape((n, batch) + DATA_SHAPE)))
 
 
 def test_adversary_learns_the_log_density_ratio():
