@@ -223,9 +223,10 @@ def ais_summary(run_dir):
 
 
 def highest_stable_rates(table):
-    """{model: the highest rate at which every finished seed was stable, or None}."""
+    """{model: the highest rate at which every finished seed was stable, or None}, for
+    the models with a finished run."""
     out = {}
-    for model in sorted({r["model"] for r in table.values()}):
+    for model in sorted({r["model"] for r in table.values() if r["finished"]}):
         runs = [r for r in table.values() if r["model"] == model and r["finished"]]
         rates = {r["rate"] for r in runs}
         stable = [rate for rate in rates if all(r["stable"] for r in runs if r["rate"] == rate)]
