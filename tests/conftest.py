@@ -35,8 +35,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 #: oneDNN: test_models and test_ais took 91 CPU-seconds against 104. The processes the
 #: tests start inherit both (a resumed run must compute as its killed run did). The
 #: library's arithmetic is the same; float rounding may differ in the last bits, within
-#: every tolerance here. (Grappler off saved 11% more, but tests that start processes
-#: cannot pass that on, and a run resumed across the two settings drifts.)
+#: every tolerance here (test_offset_stability's kick, chaotic in the rounding, states
+#: what it measured under both). (Grappler off saved 11% more, but tests that start
+#: processes cannot pass that on, and a run resumed across the two settings drifts.)
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
