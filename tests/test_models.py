@@ -229,9 +229,17 @@ def test_an_uncompiled_model_saves_and_loads(make, tmp_path):
 
 
 def test_a_preset_scales_its_adversarys_widths_and_refuses_a_bad_factor():
-    preset = presets.configured("mnist_mlp", adversary_width=0.25)
-    assert preset.adversary_units == (128, 128) and preset.inner_dim == 128
-    assert presets.configured("mnist_mlp").adversary_units == (512, 512)
+    # mnist_mlp lists 2x512 and inner dimension 512: a quarter of that for full AC only.
+    mnist = presets.configured("mnist_mlp")
+    assert mnist.adversary_widths("full") == ((128, 128), 128)
+    assert mnist.adversary_widths("diagonal") == mnist.adversary_widths() == ((512, 512), 512)
+    assert AVB.from_preset("mnist_mlp").adversary.inner_dim == 128  # full AC by default
+    diagonal = AVB.from_preset("mnist_mlp", adaptive_contrast="diagonal", latent_dim=2)
+    assert diagonal.adversary.hidden_units == (512, 512)
+    # A factor given applies to every model and contrast.
+    half = presets.configured("mnist_mlp", adversary_width=0.5)
+    assert half.adversary_widths("full") == half.adversary_widths() == ((256, 256), 256)
+    assert presets.configured("four_frames").adversary_widths("full") == ((64,) * 3, 64)
     for bad in (0, -1, True, "0.5"):
         with pytest.raises(ValueError, match="adversary_width must be a positive factor"):
             presets.configured("mnist_mlp", adversary_width=bad)

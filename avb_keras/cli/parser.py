@@ -76,7 +76,9 @@ def add_model_options(train):
                        help="size of z (default: the preset's)")
     train.add_argument("--adversary-width", type=positive_float, default=None, metavar="F",
                        help="the adversary's dense widths (hidden units and inner "
-                            "dimension) times F, e.g. 0.5 (AVB, AAE; default: the preset's)")
+                            "dimension): the preset's listed widths times F, e.g. 0.5 (AVB, "
+                            "AAE; default: the preset's factor, for mnist_mlp 0.25 with "
+                            "--adaptive-contrast full and 1 otherwise)")
     train.add_argument("--adaptive-contrast", choices=CONTRASTS, default=None,
                        help="AVB only: none (contrast q with the prior), diagonal (r(z|x) = "
                             "N(mu(x), sigma(x)^2), the paper's) or full (a full covariance, "

@@ -48,7 +48,7 @@ class AAE(AdversarialLatentModel):
         encoder = networks.implicit_encoder(preset.data_shape, preset.latent_dim,
                                             noise_dim=preset.noise_dim, seed=seed,
                                             **encoder_trunk(preset))
-        adversary = networks.LatentAdversary(hidden_units=preset.adversary_units,
+        adversary = networks.LatentAdversary(hidden_units=preset.adversary_widths()[0],
                                              name="adversary")
         return {"encoder": encoder, "adversary": adversary,
                 "adversary_steps": preset.adversary_steps, **overrides}

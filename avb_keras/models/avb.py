@@ -109,9 +109,10 @@ class AVB(AdversarialLatentModel):
         # With the analytic prior term +1/2 ||z~||^2 for every contrast: without it the
         # full contrast estimates a fixed KL better, but trains four_frames to -2.23
         # nats instead of -1.48 (docs/RESULTS.md, "Full-covariance Adaptive Contrast").
+        hidden_units, inner_dim = preset.adversary_widths(contrast.kind(adaptive_contrast))
         adversary = networks.InnerProductAdversary(
-            hidden_units=preset.adversary_units, inner_dim=preset.inner_dim,
-            conv_filters=preset.conv_filters, name="adversary")
+            hidden_units=hidden_units, inner_dim=inner_dim, conv_filters=preset.conv_filters,
+            name="adversary")
         return {"encoder": encoder, "adversary": adversary, "adaptive_contrast": adaptive_contrast,
                 "adversary_steps": preset.adversary_steps,
                 "moment_samples": preset.moment_samples, **overrides}
