@@ -264,8 +264,9 @@ def user_commands(name, recorded):
     """{training_command, ais_command, command} of model `name` as a user runs them from
     a clone: `recorded` (the run's `avb-keras train ...`) with the data at USER_DATA, the
     run where the build looks for it (USER_RUNS/final/NAME for MNIST), every flag in
-    today's spelling and AVB's contrast named (the preset's default has changed since
-    some of the runs); then the converged AIS and the build from that run."""
+    today's spelling and AVB's contrast (and full AC's adversary width) named (the
+    preset's defaults have changed since some of the runs); then the converged AIS and
+    the build from that run."""
     words = [w for old in recorded.split() for w in RESPELLED.get(old, [old])]
     kind, preset, dataset, latent, extra = MODELS[name]
     short = name.removeprefix("mnist_")
@@ -274,6 +275,9 @@ def user_commands(name, recorded):
     words = [values.get(words[i - 1], w) if i else w for i, w in enumerate(words)]
     if kind == "avb" and "--adaptive-contrast" not in words:
         words += ["--adaptive-contrast", "diagonal"]
+    full = kind == "avb" and words[words.index("--adaptive-contrast") + 1] == "full"
+    if full and "--adversary-width" not in words:  # T as wide as before full AC's narrowed
+        words += ["--adversary-width", "1"]
     if dataset != "mnist":
         return {"training_command": " ".join(words),
                 "command": f"python scripts/build_saved_models.py --only {name}"}

@@ -58,7 +58,8 @@ def test_an_adversarial_models_card_reports_a_kl_not_below_its_adversary_free_bo
 
 def test_every_cards_commands_run_as_written_from_a_clone():
     """Issue 21: a card's training command trains what the card describes with today's
-    options and defaults (its contrast named, since mnist_mlp's default changed), with the
+    options and defaults (its contrast and full AC's adversary width named, since
+    mnist_mlp's defaults changed), with the
     data where the README puts it and the run where the card's build command takes it."""
     build = load_script("scripts/build_saved_models.py")
     for name in pretrained.names():
@@ -73,6 +74,11 @@ def test_every_cards_commands_run_as_written_from_a_clone():
             contrast = settings.contrast_name(args, preset)
             assert contrast_kind(settings.CONTRAST_ARGUMENT[contrast]) == (
                 model.adaptive_contrast), name
+            # ...and its adversary as wide (full AC's default narrowed since some runs).
+            widths = presets.configured(args.preset or "mnist_mlp",
+                                        adversary_width=args.adversary_width)
+            assert widths.adversary_widths(model.adaptive_contrast) == (
+                tuple(model.adversary.hidden_units), model.adversary.inner_dim), name
         assert not any(w.startswith(("/", "~")) for w in words), name
         command = card["command"].split()
         assert command[:2] == ["python", "scripts/build_saved_models.py"], name
