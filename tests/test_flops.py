@@ -56,7 +56,9 @@ def test_vae_step_executes_exactly_the_counted_matrix_work():
      1.0, 1.4),
     # MNIST-sized: the input-gradient overcount is a few per cent of the work.
     (lambda: VAE.from_preset("mnist_mlp"), 1.0, 1.12),
-    (lambda: AVB.from_preset("mnist_mlp"), 1.0, 1.08),
+    # Full AC's adversary, a quarter as wide, is a smaller share of the work, its input
+    # gradient of x (784 x 128) a larger one: 1.105 measured (1.08 held at full width).
+    (lambda: AVB.from_preset("mnist_mlp"), 1.0, 1.12),
     (lambda: AVB.from_preset("mnist_mlp", adaptive_contrast=False), 1.0, 1.08),
 ], ids=["avb_mc", "avb_moment", "avb_plain", "avb_3_steps", "aae", "avb_concat", "mlp_vae",
          "mlp_avb_ac",
