@@ -6,9 +6,9 @@ checks that the loaded model is the same model (class, likelihood class and
 scale, config, outputs on fixed inputs, both optimizers' state), that training
 continues, and that the exports compute what the loaded model computes.
 
-The default suite runs a covering half of the matrix (`DEFAULT_CASES`): every model
-class, encoder and contrast once, each likelihood several times, and AdversarialVI with
-the full contrast. The other cases (the rest of class x likelihood, and AdversarialVI's
+The default suite runs a covering part of the matrix (`DEFAULT_CASES`): every model
+class, encoder and contrast, each likelihood at least twice, and AdversarialVI with the
+full contrast. The other cases (the rest of class x likelihood, and AdversarialVI's
 other contrasts) are slow tests, saved and loaded by a second fixture: a bug in what
 one class saves shows in its default case.
 """
@@ -41,10 +41,10 @@ BUILDERS = {
 }
 CASES = [f"{name}-{lik}" for name in BUILDERS for lik in LIKELIHOODS]
 ALL_CASES = CASES + ["avi-ac", "avi-full_ac", "avi-plain"]
-#: One case per builder (the Gaussian cases where test_a_gaussian_likelihood_keeps_its_
-#: learned_scale reads them), and one AdversarialVI.
-DEFAULT_CASES = ["vae-gaussian", "avb_implicit_ac-gaussian", "avb_implicit_full_ac-bernoulli",
-                 "avb_implicit_plain-bernoulli", "avb_moment_ac-bernoulli",
+#: Each encoder (Gaussian, implicit, moment) and contrast (full, diagonal, none) of the
+#: builders, each likelihood (Gaussian where test_a_gaussian_likelihood_keeps_its_learned_
+#: scale reads them), and one AdversarialVI.
+DEFAULT_CASES = ["vae-gaussian", "avb_implicit_full_ac-bernoulli", "avb_moment_ac-bernoulli",
                  "avb_moment_plain-gaussian", "aae-gaussian", "avi-full_ac"]
 
 
@@ -204,7 +204,7 @@ def test_a_fresh_process_loads_the_same_model_and_trains_on(request, case):
         assert result["export_error"] <= 1e-5
 
 
-@pytest.mark.parametrize("case", ["vae-gaussian", "avb_implicit_ac-gaussian",
+@pytest.mark.parametrize("case", ["vae-gaussian", "avb_moment_plain-gaussian",
                                   "aae-gaussian"])
 def test_a_gaussian_likelihood_keeps_its_learned_scale(saved, case):
     models, _ = saved
