@@ -20,8 +20,8 @@ demo: install
 
 ## The default test suite, three pytest workers on two cores (each test module stays in one
 ## worker; a third keeps the cores busy while a worker waits on a process a test started):
-## On a fresh clone (2-core x86_64 without AVX-512, other work paused): 331 s of tests
-## (511) after 49 s of install, 10.9 CPU-minutes (user + sys) in all.
+## On a fresh clone (2-core x86_64 without AVX-512, other work paused): 265-279 s of tests
+## (510) after 34-44 s of install; 8.9 CPU-minutes (user + sys) for the tests.
 test: install
 	$(BIN)/python -m pytest -m "not slow" -n 3 --dist loadfile
 
