@@ -59,8 +59,8 @@ def test_an_adversarial_models_card_reports_a_kl_not_below_its_adversary_free_bo
 def test_every_cards_commands_run_as_written_from_a_clone():
     """Issue 21: a card's training command trains what the card describes with today's
     options and defaults (its contrast and full AC's adversary width named, since
-    mnist_mlp's defaults changed), with the
-    data where the README puts it and the run where the card's build command takes it."""
+    mnist_mlp's defaults changed), with the data where the README puts it and the run
+    where the card's build command takes it."""
     build = load_script("scripts/build_saved_models.py")
     for name in pretrained.names():
         card = pretrained.card(name)
