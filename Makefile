@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test test-slow mnist-small saved-models
+.PHONY: install demo test test-e2e test-slow mnist-small saved-models
 
 install: $(VENV)/.installed
 
@@ -20,10 +20,16 @@ demo: install
 
 ## The default test suite, three pytest workers on two cores (each test module stays in one
 ## worker; a third keeps the cores busy while a worker waits on a process a test started):
-## On a fresh clone (2-core x86_64 without AVX-512, other work paused): 265-279 s of tests
-## (510) after 34-44 s of install; 8.9 CPU-minutes (user + sys) for the tests.
+## everything but the long tests (slow) and the end-to-end ones (e2e: tests that start
+## processes of their own or train through the command line twice).
+## On a fresh clone (2-core x86_64 without AVX-512, other work paused): MEASURE_DEFAULT
 test: install
-	$(BIN)/python -m pytest -m "not slow" -n 3 --dist loadfile
+	$(BIN)/python -m pytest -m "not slow and not e2e" -n 3 --dist loadfile
+
+## The end-to-end tests (fresh processes, kills, pip, Chromium); CI runs them after `make test`.
+## On a fresh clone, after `make test`: MEASURE_E2E
+test-e2e: install
+	$(BIN)/python -m pytest -m "e2e and not slow" -n 3 --dist loadfile
 
 ## Everything, including the long-running tests.
 test-slow: install

@@ -16,7 +16,7 @@ no example database; `--hypothesis-profile explore` draws fresh examples instead
 
 AVB_TEST_ORDER=reverse (or shuffle-SEED) reorders the test modules, and the tests
 within each module, to look for order dependence: `AVB_TEST_ORDER=reverse python -m
-pytest -m "not slow" -p no:xdist`.
+pytest -m "not slow and not e2e" -p no:xdist`.
 """
 
 import atexit

@@ -187,6 +187,7 @@ def test_the_command_is_recognised_by_its_arguments(monkeypatch, argv, orig_argv
     assert native_logs.is_command_line() is expected
 
 
+@pytest.mark.e2e
 def test_a_mistake_past_argparse_is_one_line_on_stderr_unless_the_user_asks_for_logs(tmp_path):
     """Real subprocesses: the installed entry point maps a user error to exit 2 and one
     line, without a traceback."""

@@ -34,6 +34,7 @@ def test_help_presets_and_mistakes_load_no_tensorflow(argv):
     assert heavy == []
 
 
+@pytest.mark.e2e
 def test_a_command_that_needs_tensorflow_loads_it():
     """(So that the check above can fail. Some of its lines are held back with TensorFlow's
     start-up lines, `native_logs`, but not all.)"""
@@ -41,6 +42,7 @@ def test_a_command_that_needs_tensorflow_loads_it():
     assert heavy
 
 
+@pytest.mark.e2e
 def test_a_program_importing_the_package_gets_the_model_classes_registered():
     code = ("import sys, avb_keras, keras\n"
             "print(keras.saving.get_registered_object('avb_keras>AVB') is avb_keras.AVB)")

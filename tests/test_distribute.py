@@ -197,6 +197,7 @@ def test_a_global_batch_that_does_not_split_evenly_is_refused(mirrored):
         mirrored.run(tf.function(lambda: distribute.replica_share(tf.zeros([5, 2]))))
 
 
+@pytest.mark.e2e
 def test_cli_trains_mirrored_and_resumes_with_another_strategy(mirrored, tmp_path, capsys):
     run = tmp_path / "run"
     # AVB with Adam: both optimizers' slots must be built in the strategy's scope.

@@ -67,6 +67,7 @@ def test_signature_defs_have_the_documented_names_dtypes_and_shapes(exported, na
         .as_list() == [None, d]
 
 
+@pytest.mark.e2e
 def test_saved_model_cli_shows_the_signatures(exported):
     _, decoder_dir, _ = exported["avb_ac_moment"]
     _, _, encoder_dir = exported["vae"]

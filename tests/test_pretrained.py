@@ -160,6 +160,7 @@ def test_the_environment_variable_points_at_another_folder(tmp_path, monkeypatch
         pretrained.names()
 
 
+@pytest.mark.e2e
 def test_an_installed_wheel_carries_and_loads_the_presets(tmp_path):
     """Build the wheel offline, install it by unpacking into a folder of its own, and load a
     pretrained preset from it in a fresh process run outside the repository."""

@@ -55,6 +55,7 @@ def _weights(path):
     return [np.asarray(v) for v in keras.saving.load_model(path).weights]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("size", [SHORT, pytest.param(LONG, marks=pytest.mark.slow)],
                          ids=["short", "long"])
 def test_a_run_killed_mid_epoch_resumes_exactly_where_it_stopped(size, tmp_path, capsys):
@@ -147,6 +148,7 @@ KILL_DURING_SAVE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.e2e
 def test_a_kill_during_saves_keeps_the_last_checkpoint_and_every_export(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen([sys.executable, "-c", KILL_DURING_SAVE, str(tmp_path), str(TESTS)],

@@ -6,11 +6,12 @@ checks that the loaded model is the same model (class, likelihood class and
 scale, config, outputs on fixed inputs, both optimizers' state), that training
 continues, and that the exports compute what the loaded model computes.
 
-The default suite runs a covering part of the matrix (`DEFAULT_CASES`): every model
-class, encoder and contrast, each likelihood at least twice, and AdversarialVI with the
-full contrast. The other cases (the rest of class x likelihood, and AdversarialVI's
-other contrasts) are slow tests, saved and loaded by a second fixture: a bug in what
-one class saves shows in its default case.
+The end-to-end tests (`make test-e2e`, run by CI; the fresh process makes them so) run
+a covering part of the matrix (`DEFAULT_CASES`): every model class, encoder and
+contrast, each likelihood at least twice, and AdversarialVI with the full contrast. The
+other cases (the rest of class x likelihood, and AdversarialVI's other contrasts) are
+slow tests, saved and loaded by a second fixture: a bug in what one class saves shows
+in its default case.
 """
 
 import json
@@ -183,6 +184,7 @@ def saved_slow(tmp_path_factory):
                          tmp_path_factory.mktemp("save_load_slow"))
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("case", [
     case if case in DEFAULT_CASES else pytest.param(case, marks=pytest.mark.slow)
     for case in ALL_CASES])
@@ -204,6 +206,7 @@ def test_a_fresh_process_loads_the_same_model_and_trains_on(request, case):
         assert result["export_error"] <= 1e-5
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("case", ["vae-gaussian", "avb_moment_plain-gaussian",
                                   "aae-gaussian"])
 def test_a_gaussian_likelihood_keeps_its_learned_scale(saved, case):

@@ -4,11 +4,11 @@ signatures and output ranges, and reproduces the test metric its card records.
 The metric needs only the SavedModels and data that ship with the package (see
 scripts/build_saved_models.py), so this test never skips.
 
-The default suite loads three of the seven in the fresh process (`DEFAULT`: the
-four_frames model, whose metric is the exact log-likelihood, an MNIST VAE, whose metric
-has the ELBO, and an MNIST AVB); each path of the check runs on one of them. The other
-four are loaded by a slow test, the same check; every model's files and card are checked
-in the default suite.
+The end-to-end tests (`make test-e2e`, run by CI) load three of the seven in the fresh
+process (`DEFAULT`: the four_frames model, whose metric is the exact log-likelihood, an
+MNIST VAE, whose metric has the ELBO, and an MNIST AVB); each path of the check runs on
+one of them. The other four are loaded by a slow test, the same check; every model's
+files and card are checked in the default suite.
 """
 
 import json
@@ -115,6 +115,7 @@ def test_every_shipped_model_has_both_servables_a_card_and_a_small_size(index):
             assert (base / "MODEL_CARD.md").read_text().count("## Version") == len(versions)
 
 
+@pytest.mark.e2e
 def test_shipped_models_load_in_a_fresh_process_and_reproduce_their_metric(index):
     check_in_a_fresh_process(DEFAULT)
 

@@ -68,6 +68,7 @@ def keras_outputs(model, z, x, seed):
             **{k: v.numpy() for k, v in encoded.items()}}
 
 
+@pytest.mark.e2e
 def test_fresh_process_loaders_reproduce_the_keras_outputs(exported, tmp_path):
     z = np.random.default_rng(1).normal(size=(5, 3)).astype("float32")
     x = binary_images(5, seed=2)

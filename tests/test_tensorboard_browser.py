@@ -18,8 +18,9 @@ from avb_keras import callbacks
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import tensorboard_screenshot as browser  # noqa: E402
 
-pytestmark = pytest.mark.skipif(browser.missing_browser() is not None,
-                                reason=str(browser.missing_browser()))
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(browser.missing_browser() is not None,
+                                 reason=str(browser.missing_browser()))]
 
 
 def test_scalars_and_images_dashboards_list_the_runs_tags(tmp_path):
