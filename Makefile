@@ -22,12 +22,13 @@ demo: install
 ## worker; a third keeps the cores busy while a worker waits on a process a test started):
 ## everything but the long tests (slow) and the end-to-end ones (e2e: tests that start
 ## processes of their own or train through the command line twice).
-## On a fresh clone (2-core x86_64 without AVX-512, other work paused): MEASURE_DEFAULT
+## On a fresh clone (2-core x86_64 without AVX-512, other work paused): 200 s of tests (490)
+## after 36 s of install; 6.4 CPU-minutes (user + sys).
 test: install
 	$(BIN)/python -m pytest -m "not slow and not e2e" -n 3 --dist loadfile
 
 ## The end-to-end tests (fresh processes, kills, pip, Chromium); CI runs them after `make test`.
-## On a fresh clone, after `make test`: MEASURE_E2E
+## On a fresh clone, after `make test`: 79 s (20 tests), 2.5 CPU-minutes.
 test-e2e: install
 	$(BIN)/python -m pytest -m "e2e and not slow" -n 3 --dist loadfile
 
