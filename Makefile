@@ -20,8 +20,8 @@ demo: install
 
 ## The default test suite, three pytest workers on two cores (each test module stays in one
 ## worker; a third keeps the cores busy while a worker waits on a process a test started):
-## everything but the long tests (slow) and the end-to-end ones (e2e: tests that start
-## processes of their own or train through the command line twice).
+## everything but the long tests (slow) and the end-to-end ones (e2e: tests that start a
+## TensorFlow process, pip or Chromium of their own, or train through the command line twice).
 ## On a fresh clone (2-core x86_64 without AVX-512, other work paused): 200 and 211 s of tests
 ## (490) in two runs, after 36-38 s of install; 6.4-6.6 CPU-minutes (user + sys).
 test: install
