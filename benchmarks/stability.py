@@ -156,9 +156,12 @@ def run_until_unstable(command, run_dir, adversarial, poll_seconds=10):
 
 
 def ais(args):
-    """AIS log p(x) of each finished run that passed: 200 validation images (8 chains, seed
-    [3, i // 50]) to choose rates by, and the 500 test images paired with the converged
-    comparison (`mnist_converged.paired_ais`), with the KL and its adversary-free bound.
+    """AIS log p(x) of each finished run that passed: first 200 validation images (8
+    chains, seed [3, i // 50]) to choose rates by, then, where an answer may use the run
+    (`needs_test`), the 500 test images paired with the converged comparison
+    (`mnist_converged.paired_ais`), with the KL and its adversary-free bound. A run an
+    answer does not choose keeps its validation figures only; rerun `ais` after a seed's
+    other rates finish and the runs it then chooses get their test images.
     With --preset, the same for a pretrained preset (into --out/PRESET_ais.json)."""
     from avb_keras import saving
     valid = mnist_converged.static_images("valid", VALID_EXAMPLES, args)
@@ -169,31 +172,59 @@ def ais(args):
             "mnist_vae") else avb_keras.AVB.from_preset(args.preset)
         mnist_converged.write_json(args.out / f"{args.preset}_ais.json", {
             "command": " ".join(["benchmarks/stability.py", *sys.argv[1:]]),
-            **evaluate_ais(model, valid, test)})
+            **evaluate_valid(model, valid), **evaluate_test(model, test)})
         return
     for name, rate, seed in GRID:
         run_key, run_dir = key(name, rate, seed), args.runs / key(name, rate, seed)
-        if ((args.only and run_key not in args.only) or not (run_dir / "metrics.json").exists()
-                or (run_dir / "ais.json").exists()):
+        if (args.only and run_key not in args.only) or not (run_dir / "metrics.json").exists():
             continue
-        result = evaluate_ais(saving.load_model(run_dir / "model.keras"), valid, test)
-        mnist_converged.write_json(run_dir / "ais.json", result)
-        print(f"{run_key}: test AIS {sum(result['test']) / len(result['test']):.2f}", flush=True)
+        result = mnist_converged.read_json(run_dir / "ais.json")
+        if "valid" not in result:
+            model = saving.load_model(run_dir / "model.keras")
+            result = evaluate_valid(model, valid)
+            mnist_converged.write_json(run_dir / "ais.json", result)
+            print(f"{run_key}: validation AIS {sum(result['valid']) / len(result['valid']):.2f}",
+                  flush=True)
+        if "test" not in result and needs_test(rows(args), run_key):
+            model = saving.load_model(run_dir / "model.keras")
+            result = {**result, **evaluate_test(model, test)}
+            mnist_converged.write_json(run_dir / "ais.json", result)
+            print(f"{run_key}: test AIS {sum(result['test']) / len(result['test']):.2f}",
+                  flush=True)
 
 
-def evaluate_ais(model, valid, test):
-    """{valid, test: per-image AIS, test_check_first20, kl_model, kl_lower_bound, ...}."""
+def needs_test(table, run_key):
+    """Whether the run's test AIS may be used: it is its seed's choice in an answer (or its
+    VAE's), or its model is in no answer (a row of its own, such as the adversary's cost)."""
+    run = table[run_key]
+    groups = [group for models, baseline in ANSWERS for group in (models, (baseline,))
+              if run["model"] in group]
+    if not groups:
+        return True
+    return any(chosen(table, group, run["seed"]) is run for group in groups)
+
+
+def evaluate_valid(model, valid):
+    """{valid: per-image AIS, steps, valid_seconds}."""
     import numpy as np
     from avb_keras import evaluation
     start = time.time()
     ais_valid = np.concatenate([evaluation.ais_log_likelihood(
         model, valid[i:i + 50], num_chains=8, num_steps=AIS_STEPS, seed=[3, i // 50]
     ).log_likelihood for i in range(0, len(valid), 50)])
+    return {"valid": ais_valid.tolist(), "steps": AIS_STEPS,
+            "valid_seconds": round(time.time() - start, 1)}
+
+
+def evaluate_test(model, test):
+    """{test: per-image AIS, test_check_first20, check_steps, kl_model, kl_lower_bound,
+    seconds}."""
+    from avb_keras import evaluation
+    start = time.time()
     ais_test, check = mnist_converged.paired_ais(model, test, AIS_STEPS, 4 * AIS_STEPS)
     bound = evaluation.kl_lower_bound(model, test, seed=0).kl_lower_bound
     kl = model.compute_terms(model.images(test))["kl"].numpy()
-    return {"valid": ais_valid.tolist(), "test": ais_test.tolist(),
-            "test_check_first20": check.tolist(), "steps": AIS_STEPS,
+    return {"test": ais_test.tolist(), "test_check_first20": check.tolist(),
             "check_steps": 4 * AIS_STEPS, "kl_model": float(kl.mean()),
             "kl_lower_bound": float(bound.mean()), "seconds": round(time.time() - start, 1)}
 
@@ -264,10 +295,11 @@ def answers(args, table):
             ours, theirs = chosen(table, models, seed), chosen(table, (baseline,), seed)
             if ours is None or theirs is None:
                 continue
-            a, b = (np.asarray(mnist_converged.read_json(
-                args.runs / key(r["model"], r["rate"], seed) / "ais.json")["test"])
-                for r in (ours, theirs))
-            d = a - b
+            tests = [mnist_converged.read_json(args.runs / key(r["model"], r["rate"], seed)
+                                               / "ais.json").get("test") for r in (ours, theirs)]
+            if None in tests:  # chosen, its test AIS not yet run (`ais` runs it)
+                continue
+            d = np.asarray(tests[0]) - np.asarray(tests[1])
             per_seed[seed] = {"model": ours["model"], "rates": [ours["rate"], theirs["rate"]],
                               "mean": float(d.mean()),
                               "paired_se": float(d.std(ddof=1) / np.sqrt(len(d)))}

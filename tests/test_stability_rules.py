@@ -72,3 +72,26 @@ def test_the_answer_is_the_paired_mean_per_seed_and_its_spread_over_seeds(tmp_pa
         assert answer["seeds"][s]["paired_se"] == pytest.approx(noise[s].std(ddof=1) / np.sqrt(50))
     assert answer["mean"] == pytest.approx(np.mean(means))
     assert answer["se_across_seeds"] == pytest.approx(np.std(means, ddof=1) / np.sqrt(3))
+
+
+def test_only_a_run_an_answer_chooses_or_no_answer_uses_needs_its_test_images(monkeypatch):
+    monkeypatch.setattr(stability, "ANSWERS", ((("full", "diag"), "vae"),))
+    table = as_table(row("full", 1e-3, 0, ais_valid=-86.7), row("full", 3e-4, 0, ais_valid=-88.5),
+                     row("diag", 1e-3, 0, ais_valid=-87.0),
+                     row("vae", 1e-3, 0, ais_valid=-88.0), row("vae", 3e-4, 0, ais_valid=-87.9),
+                     row("full_narrow", 1e-3, 0, ais_valid=-90.0))
+    needs = {k for k in table if stability.needs_test(table, k)}
+    assert needs == {stability.key("full", 1e-3, 0), stability.key("vae", 3e-4, 0),
+                     stability.key("full_narrow", 1e-3, 0)}
+
+
+def test_a_seed_whose_choice_lacks_test_images_is_left_out_of_the_answer(tmp_path, monkeypatch):
+    monkeypatch.setattr(stability, "ANSWERS", ((("full",), "vae"),))
+    for model, values in (("full", {"valid": [-80.0, -81.0]}),
+                          ("vae", {"valid": [-82.0, -83.0], "test": [-82.0, -83.0]})):
+        folder = tmp_path / stability.key(model, 1e-3, 0)
+        folder.mkdir()
+        (folder / "ais.json").write_text(json.dumps(values))
+    table = as_table(row("full", 1e-3, 0, ais_valid=-80.5), row("vae", 1e-3, 0, ais_valid=-82.5))
+    answer = stability.answers(Namespace(runs=tmp_path), table)["full - vae"]
+    assert answer["seeds"] == {} and answer["mean"] is None
