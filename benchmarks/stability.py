@@ -19,6 +19,8 @@ passed.
     python benchmarks/stability.py ais --runs /work/runs/stability [--only ...]
     python benchmarks/stability.py report --runs /work/runs/stability \
         --out benchmarks/results/stability
+    python benchmarks/stability.py figure --out benchmarks/results/stability \
+        --figure docs/figures/stability_grid.png
 
 Run directories live outside the repository (--runs); rerun `train` to resume.
 """
@@ -247,7 +249,7 @@ def rows(args):
             largest_drop=drop, kl_shortfall=shortfall, adversary_keeps_up=keeps_up,
             stable=drop <= DROP_NATS and keeps_up,
             best_val_elbo=max(elbo) if math.isfinite(drop) else None, last_val_elbo=elbo[-1],
-            **ais_summary(run_dir))
+            val_elbo=[v if math.isfinite(v) else None for v in elbo], **ais_summary(run_dir))
     return table
 
 
@@ -360,10 +362,59 @@ def answers_markdown(result):
     return "\n".join(lines) + "\n"
 
 
+#: The figure's panels (the grid's models; the narrower adversaries are the cost's rows) and
+#: a colour per rate.
+FIGURE_MODELS = (("avb_fullac_z32", "full AC z32"), ("avb_ac_z32", "diagonal AC z32"),
+                 ("vae_z32", "VAE z32"), ("avb_fullac_z8", "full AC z8"),
+                 ("avb_ac_z8", "diagonal AC z8"), ("vae_z8", "VAE z8"))
+RATE_COLOURS = {3e-4: "tab:blue", 1e-3: "tab:green", 3e-3: "tab:red"}
+
+
+def figure(args):
+    """Validation ELBO per epoch of every run in --out/table.json, a panel per model, a
+    colour per rate and a line style per seed; a run stopped by the rule ends in a cross
+    (its ELBO fell) or a square (its adversary's KL estimate fell behind the bound), drawn
+    at the panel's floor where its last epoch fell below it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    table = mnist_converged.read_json(args.out / "table.json")["runs"]
+    floor, ceiling = -165.0, -85.0
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True, sharey=True)
+    for ax, (model, title) in zip(axes.flat, FIGURE_MODELS):
+        runs = sorted((r for r in table.values() if r["model"] == model),
+                      key=lambda r: (r["rate"], r["seed"]))
+        for r in runs:
+            epochs = range(1, len(r["val_elbo"]) + 1)
+            values = [floor if v is None else max(v, floor) for v in r["val_elbo"]]
+            line, = ax.plot(epochs, values, color=RATE_COLOURS[r["rate"]],
+                            linestyle=("-", "--", ":")[r["seed"]], linewidth=1.2,
+                            label=f"{r['rate']:g}, seed {r['seed']}")
+            if r["finished"] and not r["stable"]:
+                ax.plot(len(values), values[-1], "x" if r["adversary_keeps_up"] else "s",
+                        color=line.get_color(), markersize=9, markeredgewidth=2,
+                        fillstyle="none")
+        ax.set_title(title)
+        ax.set_ylim(floor - 1, ceiling)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("validation ELBO (nats)")
+    fig.suptitle("Stability grid: validation ELBO per epoch (stopped by the rule: x its ELBO "
+                 f"fell, square its adversary lags; values below {floor:g} drawn at {floor:g})")
+    fig.tight_layout()
+    args.figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.figure, dpi=110)
+    print(f"wrote {args.figure}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["train", "ais", "report"])
-    parser.add_argument("--runs", type=Path, required=True)
+    parser.add_argument("step", choices=["train", "ais", "report", "figure"])
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="the run directories (outside the repository); all steps but figure")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/stability"))
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--preset", default=None,
@@ -372,8 +423,12 @@ def main(argv=None):
     parser.add_argument("--data-path", default=str(mnist_converged.REPO.parent / "shared" /
                                                    "data" / "mnist.npz"))
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="smoke tests only")
+    parser.add_argument("--figure", type=Path, default=Path("docs/figures/stability_grid.png"),
+                        help="figure: the PNG to write (from --out's table.json)")
     args = parser.parse_args(argv)
-    {"train": train, "ais": ais, "report": report}[args.step](args)
+    if args.runs is None and args.step != "figure":
+        parser.error(f"{args.step} needs --runs DIR, the folder of the grid's run directories")
+    {"train": train, "ais": ais, "report": report, "figure": figure}[args.step](args)
 
 
 if __name__ == "__main__":
