@@ -57,6 +57,8 @@ GRID = [
     # AIS: the lower rate too.
     ("avb_fullac_z32", 3e-4, 0), ("avb_fullac_z32", 3e-4, 1), ("avb_fullac_z32", 3e-4, 2),
     ("vae_z32", 3e-4, 0), ("vae_z32", 3e-4, 1), ("vae_z32", 3e-4, 2),
+    # The same rule at latent 8 (3e-3 blew up for the VAE and diagonal AC z8).
+    ("vae_z8", 3e-4, 0), ("avb_ac_z8", 3e-4, 0), ("avb_fullac_z8", 3e-4, 0),
 ]
 #: The answers over seeds: (the models, of which each seed's best by validation AIS is
 #: compared, and the VAE it is paired with).
