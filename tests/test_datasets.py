@@ -95,6 +95,31 @@ def test_num_examples():
         datasets.load("mnist_small", "valid", num_examples=1001)
 
 
+@pytest.mark.parametrize("binarize", ["dynamic", "static", None])
+@pytest.mark.parametrize("with_labels", [False, True])
+def test_pipelines_run_without_tf_data_autotuning(binarize, with_labels):
+    # With it, freeing an iterator (Keras does at every epoch's end) sometimes waits out
+    # its tuning thread's sleep of up to a minute (pipeline.py, benchmarks/iterator_stall.py).
+    ds = datasets.load("mnist_small", "valid", batch_size=8, binarize=binarize,
+                       with_labels=with_labels, num_examples=16, shuffle=True, seed=0)
+    assert ds.options().autotune.enabled is False
+    assert sum(len(b[0] if with_labels else b) for b in ds.as_numpy_iterator()) == 16
+
+
+def test_the_datasets_keras_builds_in_the_tests_run_without_autotuning(monkeypatch):
+    # conftest switches it off where Keras distributes a dataset, for the suite's speed.
+    import tensorflow as tf
+    from conftest import tiny_vae
+    iterated, iterate = [], tf.data.Dataset.__iter__
+    monkeypatch.setattr(tf.data.Dataset, "__iter__",
+                        lambda ds: iterated.append(ds.options().autotune.enabled) or iterate(ds))
+    model = tiny_vae()
+    model.compile(optimizer="adam")
+    x = np.random.default_rng(0).random((8, 4, 4, 1)).astype("float32")
+    model.fit(x, batch_size=4, epochs=2, verbose=0, validation_data=(x,))
+    assert len(iterated) >= 3 and set(iterated) == {False}
+
+
 def test_repeat_crosses_epoch_boundaries():
     ds = datasets.load("four_frames", batch_size=4, num_examples=10, repeat=True, seed=0)
     assert [len(b) for b in ds.take(6).as_numpy_iterator()] == [4] * 6

@@ -85,7 +85,10 @@ def test_a_folder_too_large_for_memory_is_decoded_on_every_read(shapes, monkeypa
     cached = collect(datasets.load("folder", "valid", with_labels=True, **load))
     monkeypatch.setattr(folder, "CACHE_FRACTION", 0.0)
     assert not folder.fits_in_memory(1, (12, 12))
-    streamed = collect(datasets.load("folder", "valid", with_labels=True, **load))
+    streamed_dataset = datasets.load("folder", "valid", with_labels=True, **load)
+    # Decoding in parallel with fixed sizes: tf.data's autotuning stays off (pipeline.py).
+    assert streamed_dataset.options().autotune.enabled is False
+    streamed = collect(streamed_dataset)
     for a, b in zip(cached, streamed):
         np.testing.assert_array_equal(a, b)
 
