@@ -67,6 +67,25 @@ tempfile.tempdir = SCRATCH
 os.environ["TMPDIR"] = SCRATCH
 
 import tensorflow as tf  # noqa: E402
+from tensorflow.python.distribute import distribute_lib  # noqa: E402
+
+#: Speed too: tf.data's autotuning gives every iterator a thread that sleeps for up to a
+#: minute between tunings, and freeing the iterator sometimes waits that sleep out (the
+#: cancellation wakes the thread before marking it cancelled: benchmarks/iterator_stall.py).
+#: The iterators of the tests' fits, freed by the collector long after, stalled one or two
+#: tests of every full run for 25-57 s without CPU. The library's pipelines run without
+#: autotuning (avb_keras/datasets/pipeline.py); the datasets Keras builds from the tests'
+#: arrays pass through here (Keras distributes every dataset, on the default strategy too).
+_distribute_dataset = distribute_lib.StrategyBase.experimental_distribute_dataset
+
+
+def _distribute_untuned_dataset(self, dataset, options=None):
+    untuned = tf.data.Options()
+    untuned.autotune.enabled = False
+    return _distribute_dataset(self, dataset.with_options(untuned), options)
+
+
+distribute_lib.StrategyBase.experimental_distribute_dataset = _distribute_untuned_dataset
 
 # Two logical CPU devices, so MirroredStrategy can run two replicas on one CPU.
 # This must happen before TensorFlow initialises its devices.
