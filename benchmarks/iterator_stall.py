@@ -2,7 +2,7 @@
 
     git show 253514e:avb_keras/datasets/pipeline.py > /tmp/pipeline_before.py
     python benchmarks/iterator_stall.py --baseline /tmp/pipeline_before.py \
-        [--iterators 40] [--age 20] [--data-path ../shared/data/mnist.npz] \
+        [--iterators 40] [--age 20] [--rounds 5] [--data-path ../shared/data/mnist.npz] \
         [--out benchmarks/results/iterator_stall_cpu]
 
 With autotuning on (tf.data's default), every iterator has a thread that re-tunes the
@@ -20,7 +20,8 @@ first batch, then frees them one by one and times each, for two arms: the pipeli
 the library builds it, and a baseline (`--baseline`: another pipeline.py, such as the
 library's before it switched autotuning off; without it, the library's with tf.data's
 autotuning switched back on). Then it times each arm's batches per second (the median
-of 5 rounds of 2 s, alternating). Writes OUT.json and prints the summary.
+of `--rounds` rounds of 2 s, alternating; on a quiet machine only; 0 skips it).
+Writes OUT.json and prints the summary.
 """
 
 import argparse
@@ -89,6 +90,7 @@ def main(argv=None):
     parser.add_argument("--iterators", type=int, default=40)
     parser.add_argument("--age", type=float, default=20.0)
     parser.add_argument("--baseline", default=None, help="a pipeline.py to compare with")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--data-path", default=None,
                         help="MNIST npz (x_train); random images of its shape when absent")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/iterator_stall_cpu"))
@@ -105,18 +107,20 @@ def main(argv=None):
         times = free_times(images, make_dataset, args.iterators, args.age)
         result["arms"][name] = {"free_seconds": [round(t, 4) for t in times]}
     rates = {name: [] for name in arms}
-    for round_ in range(5):
+    for round_ in range(args.rounds):
         for name in (list(arms) if round_ % 2 == 0 else list(arms)[::-1]):
             rates[name].append(batches_per_second(images, arms[name], 2.0))
     for name, r in result["arms"].items():
         t = r["free_seconds"]
         r.update(stalls_over_1s=sum(v > 1.0 for v in t), max_free_seconds=max(t),
                  mean_free_seconds=statistics.mean(t),
-                 batches_per_second_median=statistics.median(rates[name]),
+                 batches_per_second_median=(statistics.median(rates[name])
+                                            if rates[name] else None),
                  batches_per_second=[round(v, 1) for v in rates[name]])
         print(f"{name}: {r['stalls_over_1s']} of {len(t)} frees over 1 s (longest "
               f"{r['max_free_seconds']:.1f} s, mean {r['mean_free_seconds']:.2f} s); "
-              f"{r['batches_per_second_median']:.0f} batches/s (median of 5)")
+              + (f"{r['batches_per_second_median']:.0f} batches/s (median of {args.rounds})"
+                 if args.rounds else "throughput not timed"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Path(str(args.out) + ".json").write_text(json.dumps(result, indent=1))
 
