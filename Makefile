@@ -23,8 +23,9 @@ demo: install
 ## everything but the long tests (slow) and the end-to-end ones (e2e: tests that start a
 ## TensorFlow process, pip or Chromium of their own, or train through the command line twice).
 ## On a fresh clone (2-core x86_64 without AVX-512, other work paused): 200, 211 and 236 s of
-## tests (490) in three runs, after 36-38 s of install; 6.4-6.8 CPU-minutes (user + sys). Each run
-## had a test stall for 25-55 s without using the CPU (a tf.data iterator's destructor waiting).
+## tests (490) in three runs, after 36-38 s of install; 6.4-6.8 CPU-minutes (user + sys). Each
+## had a test stalled 25-55 s without CPU (freeing an autotuned tf.data iterator; tests/conftest.py
+## now switches autotuning off): since, 247 s with the install and 204 s on a second run (501 tests).
 test: install
 	$(BIN)/python -m pytest -m "not slow and not e2e" -n 3 --dist loadfile
 
