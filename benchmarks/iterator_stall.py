@@ -10,9 +10,9 @@ pipeline, sleeping between rounds for a period that doubles up to 60 s. Freeing 
 iterator cancels that thread and waits for it; the cancellation wakes the thread
 before it marks itself cancelled, so a thread that wakes first sees nothing to do and
 sleeps out its period (a lost wake-up in TensorFlow's CancellationManager: callbacks
-run before `is_cancelled_` is set). Keras frees the training iterator at the end of
-every epoch, so an epoch of about `--age` seconds sometimes ends in a stall of up to
-about that long.
+run before `is_cancelled_` is set). The thread loses the race when a core is idle to
+wake it at once: between tests, or when Keras frees an epoch's iterator on a machine
+with cores to spare (a CPU-bound training rarely loses it; docs/RESULTS.md).
 
 This keeps `--iterators` iterators of the MNIST pipeline (`avb_keras.datasets.pipeline.
 make_dataset`, batch 128, dynamic binarization) alive for `--age` seconds after their
