@@ -259,7 +259,9 @@ def rows(args):
 
 
 def ais_summary(run_dir):
-    """Means and standard errors of the run's AIS (ais.json), if evaluated."""
+    """Means and standard errors of the run's AIS (ais.json), if evaluated, and on the test
+    images the model's KL (the adversary's estimate, for AVB) beside its adversary-free
+    lower bound."""
     import numpy as np
     result = mnist_converged.read_json(run_dir / "ais.json")
     out = {}
@@ -268,6 +270,9 @@ def ais_summary(run_dir):
             values = np.asarray(result[split])
             out[f"ais_{split}"] = float(values.mean())
             out[f"ais_{split}_se"] = float(values.std(ddof=1) / np.sqrt(len(values)))
+    for name in ("kl_model", "kl_lower_bound"):
+        if name in result:
+            out[f"test_{name}"] = result[name]
     return out
 
 
@@ -293,7 +298,8 @@ def chosen(table, models, seed):
 
 def answers(args, table):
     """Per seed, the paired mean test-AIS difference model - VAE (each at its chosen
-    rate) and its paired standard error; across seeds, their mean and standard error."""
+    rate), its paired standard error and the share of images the model scores higher on;
+    across seeds, the means' mean and standard error."""
     import numpy as np
     out = {}
     for models, baseline in ANSWERS:
@@ -309,7 +315,8 @@ def answers(args, table):
             d = np.asarray(tests[0]) - np.asarray(tests[1])
             per_seed[seed] = {"model": ours["model"], "rates": [ours["rate"], theirs["rate"]],
                               "mean": float(d.mean()),
-                              "paired_se": float(d.std(ddof=1) / np.sqrt(len(d)))}
+                              "paired_se": float(d.std(ddof=1) / np.sqrt(len(d))),
+                              "better_share": float(np.mean(d > 0))}
         means = [v["mean"] for v in per_seed.values()]
         out[f"{' or '.join(models)} - {baseline}"] = {
             "seeds": per_seed, "mean": float(np.mean(means)) if means else None,
@@ -320,8 +327,8 @@ def answers(args, table):
 
 def markdown(table, best):
     lines = ["| run | epochs | largest drop below best (nats) | KL bound - estimate, last write "
-             "| stable | best val ELBO | last | AIS valid (200) | AIS test (500) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| stable | best val ELBO | last | AIS valid (200) | AIS test (500) "
+             "| test KL (estimate) / bound |", "|---|---|---|---|---|---|---|---|---|---|"]
     for run_key, r in table.items():
         done = "" if r["finished"] else " (running)"
         done += " (stopped)" if r["finished"] and not r["stable"] else ""
@@ -329,7 +336,7 @@ def markdown(table, best):
         shortfall = "-" if r["kl_shortfall"] is None else f"{r['kl_shortfall']:.2f}"
         lines.append(f"| {run_key} | {r['epochs']}{done} | {r['largest_drop']:.2f} | {shortfall} | "
                      f"{'yes' if r['stable'] else 'no'} | {best_elbo} | {r['last_val_elbo']:.2f} | "
-                     f"{_mean_se(r, 'ais_valid')} | {_mean_se(r, 'ais_test')} |")
+                     f"{_mean_se(r, 'ais_valid')} | {_mean_se(r, 'ais_test')} | {_kl(r)} |")
     lines += ["", "| model | highest stable rate (all seeds, finished runs) |", "|---|---|"]
     lines += [f"| {m} | {'none' if rate is None else f'{rate:g}'} |" for m, rate in best.items()]
     return "\n".join(lines) + "\n"
@@ -339,27 +346,36 @@ def _mean_se(row, name):
     return f"{row[name]:.2f} ± {row[name + '_se']:.2f}" if name in row else "-"
 
 
+def _kl(row):
+    if "test_kl_model" not in row:
+        return "-"
+    return f"{row['test_kl_model']:.2f} / {row['test_kl_lower_bound']:.2f}"
+
+
 def report(args):
     table = rows(args)
     best = highest_stable_rates(table)
+    answered = answers(args, table)
     args.out.mkdir(parents=True, exist_ok=True)
     command = " ".join(["benchmarks/stability.py", *sys.argv[1:]])
     mnist_converged.write_json(args.out / "table.json", dict(
         command=command, rule=f"after epoch {GRACE_EPOCHS}, no epoch more than {DROP_NATS} "
                              f"nats below the best so far; the KL estimate at most {KL_MARGIN} "
                              "nats below its adversary-free bound at the last write",
-        runs=table, highest_stable_rate=best, answers=answers(args, table)))
-    text = markdown(table, best) + answers_markdown(answers(args, table))
+        runs=table, highest_stable_rate=best, answers=answered))
+    text = markdown(table, best) + answers_markdown(answered)
     (args.out / "table.md").write_text(text)
     print(text)
 
 
 def answers_markdown(result):
     lines = ["", "| comparison (test AIS, 500 images) | per seed: rates, mean difference ± paired SE "
-                 "| mean over seeds ± SE |", "|---|---|---|"]
+                 "(share of images the model is better on) | mean over seeds ± SE |",
+             "|---|---|---|"]
     for name, r in result.items():
         seeds = "; ".join(f"seed {s}: {v['model']} {v['rates'][0]:g} vs {v['rates'][1]:g}, "
-                          f"{v['mean']:+.2f} ± {v['paired_se']:.2f}" for s, v in r["seeds"].items())
+                          f"{v['mean']:+.2f} ± {v['paired_se']:.2f} ({v['better_share']:.0%})"
+                          for s, v in r["seeds"].items())
         total = "-" if r["mean"] is None else (
             f"{r['mean']:+.2f}" + ("" if r["se_across_seeds"] is None
                                    else f" ± {r['se_across_seeds']:.2f}"))

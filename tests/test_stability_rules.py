@@ -70,6 +70,7 @@ def test_the_answer_is_the_paired_mean_per_seed_and_its_spread_over_seeds(tmp_pa
     for s in range(3):
         assert answer["seeds"][s]["mean"] == pytest.approx(means[s])
         assert answer["seeds"][s]["paired_se"] == pytest.approx(noise[s].std(ddof=1) / np.sqrt(50))
+        assert answer["seeds"][s]["better_share"] == pytest.approx(np.mean(gain[s] + noise[s] > 0))
     assert answer["mean"] == pytest.approx(np.mean(means))
     assert answer["se_across_seeds"] == pytest.approx(np.std(means, ddof=1) / np.sqrt(3))
 
